@@ -1,0 +1,175 @@
+"""`python -m skim answer|eval|train`: argument parsing and printing only; the work is in the library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from .qa import InputError
+
+logger = logging.getLogger("skim")
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line and exit 2, as every other user error
+        raise InputError(f"{message} (see: python -m skim {self.prog.split()[-1]} --help)")
+
+
+def read_text_file(path: str) -> str:
+    """A passage file as text; binary or non-UTF-8 files are refused with one line."""
+    try:
+        data = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a directory, not a text file") from None
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror or err}") from None
+    if b"\x00" in data:
+        raise InputError(f"{path} looks binary (it contains NUL bytes), not a text passage")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{path} is not UTF-8 text (bad byte at offset {err.start}); re-save it as UTF-8") from None
+
+
+def threshold_arg(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"threshold must be a number, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"threshold must be between 0 and 1, got {value}")
+    return value
+
+
+def cmd_answer(args: argparse.Namespace) -> int:
+    from .inference import Reader
+
+    context = read_text_file(args.context_file) if args.context_file else args.context
+    reader = Reader.from_pretrained(args.model)
+    trace = reader(args.question, context, threshold=args.threshold, skim=not args.no_skim, attention="none")
+    if args.json:
+        print(json.dumps(trace.summary(), ensure_ascii=False))
+        return 0
+    answer = trace.answer
+    print(f"Answer: {answer.text!r}  (score {answer.score:.3f}, characters {answer.start_char}-{answer.end_char})")
+    dropped = trace.block_dropped_at()
+    n_dropped = sum(layer is not None for layer in dropped.values())
+    mode = f"skimming at threshold {trace.threshold:g}" if trace.skim else "full model (no skimming)"
+    print(
+        f"{mode}: {n_dropped} of {len(trace.blocks)} context blocks dropped; "
+        f"{100 * trace.kept_fraction:.0f}% of token-layers processed; {trace.timings_ms['total']:.0f} ms"
+    )
+    for layer in trace.layers:
+        print(f"  layer {layer.layer}: {layer.tokens:4d} tokens in, kept blocks {layer.kept_blocks}, dropped {layer.dropped_blocks}")
+    for warning in trace.warnings:
+        print(f"note: {warning}")
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .data import read_squad_json
+    from .evaluate import evaluate
+    from .inference import Reader
+
+    rows = read_squad_json(args.data)[: args.limit]
+    reader = Reader.from_pretrained(args.model)
+    result = evaluate(reader, rows, args.threshold)
+    if args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps({"data": args.data, "model": reader.name, **result}, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    print(f"{result['n']} questions, threshold {result['threshold']:g}")
+    for name in ("full", "skim"):
+        r = result[name]
+        print(f"  {name:4s}  EM {r['exact_match']:.2f}  F1 {r['f1']:.2f}  {r['seconds']:.1f} s")
+    print(f"  kept fraction {result['skim']['kept_fraction']:.3f}, speed-up {result['speedup']:.2f}x")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    logging.getLogger().setLevel(logging.INFO)
+    if not args.data and not args.dataset:
+        raise InputError("give --data PATH (an official SQuAD JSON file) or --dataset squad (needs a network)")
+    names = {f.name for f in fields(TrainConfig)}
+    cfg = TrainConfig(**{k: v for k, v in vars(args).items() if k in names and v is not None})
+    print(train(cfg))
+    return 0
+
+
+def build_parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m skim", description="Block-Skim question answering.")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
+
+    p = sub.add_parser("answer", help="answer one question from a passage")
+    p.add_argument("--question", required=True)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--context", help="the passage text")
+    src.add_argument("--context-file", help="a UTF-8 text file holding the passage")
+    p.add_argument("--model", help="checkpoint directory (default: the shipped assets/model)")
+    p.add_argument("--threshold", type=threshold_arg, help="skim blocks with P(keep) below this (default: the model's)")
+    p.add_argument("--no-skim", action="store_true", help="run the full model")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_answer)
+
+    p = sub.add_parser("eval", help="SQuAD v1.1 EM/F1 with and without skimming")
+    p.add_argument("--data", required=True, help="official-format SQuAD v1.1 JSON")
+    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--model")
+    p.add_argument("--threshold", type=threshold_arg)
+    p.add_argument("--output", help="also write the result (with data and model) to this JSON file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("train", help="train a Block-Skim model (resumable; see README)")
+    p.add_argument("--data", help="official-format SQuAD v1.1 JSON")
+    p.add_argument("--dataset", help="a hub dataset name, e.g. squad (needs a network)")
+    p.add_argument("--output", required=True, help="where the float16 model is written at every checkpoint")
+    p.add_argument("--base", help="encoder to start from (default: the packaged all-MiniLM-L6-v2)")
+    p.add_argument("--scratch", help="checkpoint directory, outside git (default: ~/.cache/blockskim/NAME)")
+    p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --scratch")
+    for name, kind in [
+        ("max-length", int), ("stride", int), ("batch-size", int), ("grad-accum", int), ("lr", float),
+        ("predictor-lr", float), ("epochs", float), ("max-steps", int), ("warmup", float),
+        ("join-fraction", float), ("skim-alpha", float), ("skim-beta", float), ("skim-threshold", float),
+        ("checkpoint-minutes", float), ("time-limit-minutes", float), ("eval-questions", int), ("seed", int),
+    ]:
+        p.add_argument(f"--{name}", type=kind)
+    p.add_argument("--skim-layers", type=int, nargs="+", help="layers with a predictor (default: all)")
+    p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"])
+    p.add_argument("--eval-data", help="SQuAD dev JSON for a quick eval at each checkpoint")
+    p.set_defaults(func=cmd_train)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        import transformers
+
+        transformers.utils.logging.set_verbosity_error()  # the load report is for developers, not users
+        transformers.utils.logging.disable_progress_bar()
+        args = build_parser().parse_args(argv)
+        return args.func(args)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # never a traceback for users; SKIM_DEBUG=1 shows it for developers
+        if os.environ.get("SKIM_DEBUG"):
+            raise
+        print(f"error: unexpected {type(err).__name__}: {err} (rerun with SKIM_DEBUG=1 for details)", file=sys.stderr)
+        return 1

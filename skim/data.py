@@ -1,0 +1,172 @@
+"""SQuAD v1.1 through `datasets`: loading, long-passage augmentation, and tokenised training features.
+
+`--dataset squad` (the hub) and `--data PATH` (an official-format JSON file) give rows with the same columns as
+`load_dataset("squad")`: id, title, context, question, answers {text: [...], answer_start: [...]}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import random
+from pathlib import Path
+
+from datasets import Dataset, load_dataset, load_from_disk
+from transformers import PreTrainedTokenizerBase
+
+from .qa import MAX_QUERY_TOKENS, InputError
+
+logger = logging.getLogger(__name__)
+
+
+def read_squad_json(path: str | Path) -> list[dict]:
+    """Flatten an official-format SQuAD v1.1 file into one row per question."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            raw = json.load(f)
+    except FileNotFoundError:
+        raise InputError(f"no such file: {path}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise InputError(f"{path} is not a SQuAD JSON file ({err.__class__.__name__}: {err})") from None
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror or err}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
+        raise InputError(f'{path} is not in SQuAD format: expected {{"data": [...]}} at the top')
+    rows = []
+    try:
+        for article in raw["data"]:
+            for paragraph in article["paragraphs"]:
+                context = paragraph["context"]
+                for qa in paragraph["qas"]:
+                    answers = qa.get("answers", [])
+                    rows.append(
+                        {
+                            "id": str(qa["id"]),
+                            "title": str(article.get("title", "")),
+                            "context": context,
+                            "question": qa["question"],
+                            "answers": {
+                                "text": [a["text"] for a in answers],
+                                "answer_start": [int(a["answer_start"]) for a in answers],
+                            },
+                        }
+                    )
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"{path} is not in SQuAD format (missing or bad field {err})") from None
+    if not rows:
+        raise InputError(f"{path} holds no questions")
+    return rows
+
+
+def load_squad(data: str | None = None, dataset: str | None = None, split: str = "train") -> Dataset:
+    """Rows from a local official-format file, or from the hub (`dataset="squad"`, needs a network)."""
+    if data:
+        return Dataset.from_list(read_squad_json(data))
+    if dataset:
+        return load_dataset(dataset, split=split)
+    raise InputError("give --data PATH or --dataset NAME")
+
+
+def join_neighbours(ds: Dataset, fraction: float, seed: int = 0) -> Dataset:
+    """Give a `fraction` of the questions a longer passage: the gold paragraph plus the article's next (or,
+    for the last one, previous) paragraph, answer offsets shifted. Skimming pays on long inputs, so the
+    predictors must see distractor paragraphs, not only single SQuAD paragraphs."""
+    if fraction <= 0:
+        return ds
+    paragraphs: dict[str, list[str]] = {}
+    for title, context in zip(ds["title"], ds["context"]):
+        article = paragraphs.setdefault(title, [])
+        if not article or article[-1] != context:
+            article.append(context)
+    rng = random.Random(seed)
+
+    def extend(row: dict) -> dict:
+        if rng.random() >= fraction:
+            return row
+        article = paragraphs[row["title"]]
+        at = article.index(row["context"])
+        if len(article) < 2:
+            return row
+        if at + 1 < len(article):
+            row["context"] = row["context"] + "\n\n" + article[at + 1]
+        else:
+            shift = len(article[at - 1]) + 2
+            row["context"] = article[at - 1] + "\n\n" + row["context"]
+            row["answers"] = {
+                "text": row["answers"]["text"],
+                "answer_start": [s + shift for s in row["answers"]["answer_start"]],
+            }
+        return row
+
+    return ds.map(extend, load_from_cache_file=False, desc="joining neighbour paragraphs")
+
+
+def prepare_train_features(
+    examples: dict, tokenizer: PreTrainedTokenizerBase, max_length: int, stride: int
+) -> dict[str, list]:
+    """Batched `datasets.map` function: windows with start/end token labels ([CLS] = 0 when the answer is not
+    inside the window), as in Hugging Face's `run_qa.py`."""
+    questions = []
+    for q in examples["question"]:
+        ids = tokenizer(q.strip(), add_special_tokens=False)["input_ids"][:MAX_QUERY_TOKENS]
+        questions.append(tokenizer.decode(ids) if len(ids) == MAX_QUERY_TOKENS else q.strip())
+    encoded = tokenizer(
+        questions,
+        examples["context"],
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        return_token_type_ids=True,
+    )
+    starts, ends = [], []
+    for i, offsets in enumerate(encoded["offset_mapping"]):
+        answers = examples["answers"][encoded["overflow_to_sample_mapping"][i]]
+        sequence_ids = encoded.sequence_ids(i)
+        first = sequence_ids.index(1)
+        last = len(sequence_ids) - 1 - sequence_ids[::-1].index(1)
+        char_start = answers["answer_start"][0]
+        char_end = char_start + len(answers["text"][0])
+        if offsets[first][0] > char_start or offsets[last][1] < char_end:
+            starts.append(0)
+            ends.append(0)
+            continue
+        start = first
+        while start <= last and offsets[start][0] <= char_start:
+            start += 1
+        end = last
+        while end >= first and offsets[end][1] >= char_end:
+            end -= 1
+        starts.append(start - 1)
+        ends.append(end + 1)
+    return {
+        "input_ids": encoded["input_ids"],
+        "token_type_ids": encoded["token_type_ids"],
+        "start_positions": starts,
+        "end_positions": ends,
+    }
+
+
+def train_features(
+    ds: Dataset, tokenizer: PreTrainedTokenizerBase, max_length: int, stride: int, cache_dir: str | Path, source: str
+) -> Dataset:
+    """Tokenised features, cached on disk under a key of the inputs, so a resumed run does not tokenise again.
+    `source` names where `ds` came from (an in-memory dataset has no stable fingerprint of its own)."""
+    key = hashlib.sha256(
+        f"{source}|{len(ds)}|{tokenizer.name_or_path}|{len(tokenizer)}|{max_length}|{stride}|v1".encode()
+    ).hexdigest()[:16]
+    path = Path(cache_dir) / f"features-{key}"
+    if path.exists():
+        logger.info("reusing tokenised features from %s", path)
+        return load_from_disk(str(path))
+    features = ds.map(
+        prepare_train_features,
+        batched=True,
+        remove_columns=ds.column_names,
+        fn_kwargs={"tokenizer": tokenizer, "max_length": max_length, "stride": stride},
+        desc="tokenising",
+    )
+    features.save_to_disk(str(path))
+    return load_from_disk(str(path))

