@@ -182,10 +182,10 @@ class Reader:
                 context_tokens = [t for t in span if window.offsets[t] is not None]
                 if not context_tokens:
                     continue
-                protected = any(window.token_type_ids[t] == 0 for t in span)
+                with_question = any(window.token_type_ids[t] == 0 for t in span)
                 ids_here[k] = len(blocks)
                 start = window.offsets[context_tokens[0]][0]
-                blocks.append(Block(len(blocks), w, k, start, window.offsets[context_tokens[-1]][1], k * bs, span.stop, protected))
+                blocks.append(Block(len(blocks), w, k, start, window.offsets[context_tokens[-1]][1], k * bs, span.stop, with_question))
             here = [blocks[i] for i in ids_here.values()]
             for a, b in zip(here, here[1:]):
                 a.end_char = b.start_char  # tile the window: whitespace between tokens joins the earlier block

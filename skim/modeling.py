@@ -1,9 +1,9 @@
 """Block-Skim on a Hugging Face BERT encoder: predictors, joint loss, and real pruning at inference.
 
 Blocks are the paper's absolute 32-token chunks of the input sequence (block k = positions `k*bs … k*bs+bs-1`).
-A block is *scorable* when every real token in it belongs to the context segment (token type 1); blocks that
-hold [CLS], question tokens or the first [SEP] are never scored and never dropped. The final [SEP] is kept
-even when its block is dropped, so the model always sees the full special-token frame.
+Every block holding a context token (token type 1) is scored. Dropping a block removes its *context* tokens
+only: [CLS], the question and both [SEP]s (the "frame") are never removed, so the first block, which shares
+its 32 positions with the question, loses just its passage part. The original code protects nothing.
 """
 
 from __future__ import annotations
@@ -168,7 +168,7 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         frame = attention_mask.bool() & ~token_type_ids.bool()  # [CLS], question, first [SEP]
         frame[torch.arange(batch, device=device), last_real] = True
         block_real = real.view(batch, num_blocks, bs).any(-1)
-        scorable = block_real & ((in_context | ~real).view(batch, num_blocks, bs).all(-1))  # (B, nb)
+        scorable = in_context.view(batch, num_blocks, bs).any(-1)  # (B, nb) blocks with passage text
 
         hidden = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # (B, L, D)
         positions = torch.arange(length, device=device).expand(batch, length)  # original index of each row

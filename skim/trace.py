@@ -20,7 +20,8 @@ TRACE_VERSION = 1
 class Block:
     """A context block. `start_char:end_char` tile the window's part of the passage (whitespace goes to the
     block before it). `index` is the block's place in its window's token sequence (tokens
-    `index*bs … index*bs+bs-1`); `protected` blocks hold [CLS]/question tokens and are never dropped."""
+    `index*bs … index*bs+bs-1`); `with_question` blocks also hold [CLS]/question tokens, which are never
+    dropped with them."""
 
     id: int
     window: int
@@ -29,7 +30,7 @@ class Block:
     end_char: int
     token_start: int
     token_end: int  # exclusive
-    protected: bool
+    with_question: bool
 
 
 @dataclass

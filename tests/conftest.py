@@ -39,8 +39,20 @@ def tiny_config(**overrides) -> SkimConfig:
 
 
 def tiny_model(seed: int = 0, **overrides) -> BlockSkimForQuestionAnswering:
+    """A random model whose predictors give spread-out P(keep). Fresh, its attention is nearly uniform, so every
+    block looks alike and gets P(keep) ≈ 0.5: a threshold there would be a coin flip decided by rounding.
+    Sharper queries/keys and amplified predictor features make blocks differ."""
     torch.manual_seed(seed)
-    return BlockSkimForQuestionAnswering(tiny_config(**overrides)).eval()
+    model = BlockSkimForQuestionAnswering(tiny_config(**overrides)).eval()
+    with torch.no_grad():
+        for layer in model.bert.encoder.layer:
+            layer.attention.self.query.weight.mul_(20)
+            layer.attention.self.key.weight.mul_(20)
+        for predictor in model.skim_predictors.values():
+            predictor.norm1.running_var.fill_(1e-4)
+            predictor.norm2.running_var.fill_(1e-4)
+            predictor.classifier.weight.mul_(50)
+    return model
 
 
 @pytest.fixture(scope="session")

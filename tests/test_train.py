@@ -1,0 +1,91 @@
+"""Training on a tiny model: the loss falls, resume continues from the saved step, features are right."""
+
+from __future__ import annotations
+
+import json
+
+from datasets import Dataset
+
+from skim.data import join_neighbours, prepare_train_features
+from skim.train import TrainConfig, train
+
+PARAGRAPHS = [
+    "Marie Curie was born in Warsaw in 1867. She studied in Paris.",
+    "She won the Nobel Prize in Physics in 1903 and in Chemistry in 1911.",
+    "Her daughter Irène also won a Nobel Prize, in 1935, with her husband.",
+]
+QUESTIONS = [
+    (0, "Where was Marie Curie born?", "Warsaw"),
+    (0, "Where did she study?", "Paris"),
+    (1, "When did she win the physics prize?", "1903"),
+    (1, "When did she win the chemistry prize?", "1911"),
+    (2, "Who was her daughter?", "Irène"),
+    (2, "When did her daughter win?", "1935"),
+]
+
+
+def squad_file(tmp_path):
+    paragraphs = [{"context": c, "qas": []} for c in PARAGRAPHS]
+    for n, (p, question, answer) in enumerate(QUESTIONS):
+        start = PARAGRAPHS[p].index(answer)
+        paragraphs[p]["qas"].append({"id": f"q{n}", "question": question, "answers": [{"text": answer, "answer_start": start}]})
+    path = tmp_path / "train.json"
+    path.write_text(json.dumps({"version": "1.1", "data": [{"title": "Curie", "paragraphs": paragraphs}]}))
+    return path
+
+
+def config(tmp_path, base, **overrides) -> TrainConfig:
+    settings = dict(
+        output=str(tmp_path / "out"), scratch=str(tmp_path / "scratch"), data=str(squad_file(tmp_path)), base=str(base),
+        batch_size=3, grad_accum=1, lr=3e-3, predictor_lr=3e-3, warmup=0.0, mixed_precision="no", log_every=1,
+        join_fraction=0.5, max_length=64, stride=16, eval_questions=0, epochs=100,
+    )
+    settings.update(overrides)
+    return TrainConfig(**settings)
+
+
+def log(tmp_path) -> list[dict]:
+    return [json.loads(line) for line in (tmp_path / "scratch" / "log.jsonl").read_text().splitlines()]
+
+
+def test_training_lowers_the_loss_and_exports_fp16(tmp_path, tiny_model_dir):
+    output = train(config(tmp_path, tiny_model_dir, max_steps=24))
+    steps = [r for r in log(tmp_path) if "qa_loss" in r]
+    first = sum(r["qa_loss"] + 0.1 * r["skim_loss"] for r in steps[:4]) / 4
+    last = sum(r["qa_loss"] + 0.1 * r["skim_loss"] for r in steps[-4:]) / 4
+    assert last < 0.8 * first, (first, last)
+    from safetensors import safe_open
+
+    with safe_open(output / "model.safetensors", "pt") as f:
+        assert f.get_tensor("qa_outputs.weight").dtype.__str__() == "torch.float16"
+    assert (output / "tokenizer.json").exists() and not list(output.glob("*optimizer*"))
+
+
+def test_resume_continues_from_the_saved_step(tmp_path, tiny_model_dir):
+    train(config(tmp_path, tiny_model_dir, max_steps=3))
+    assert [r["step"] for r in log(tmp_path) if "qa_loss" in r] == [1, 2, 3]
+    train(config(tmp_path, tiny_model_dir, max_steps=5, resume=True))
+    records = log(tmp_path)
+    assert [r["step"] for r in records if "qa_loss" in r] == [1, 2, 3, 4, 5]
+    assert records[-1]["checkpoint"] == "final" and records[-1]["step"] == 5
+    assert records[-1]["examples_seen"] > records[3]["examples_seen"]
+
+
+def test_features_label_the_answer_tokens(tokenizer):
+    context = PARAGRAPHS[1]
+    rows = {"question": ["When?"], "context": [context], "answers": [{"text": ["1911"], "answer_start": [context.index("1911")]}]}
+    features = prepare_train_features(rows, tokenizer, max_length=64, stride=16)
+    start, end = features["start_positions"][0], features["end_positions"][0]
+    assert tokenizer.decode(features["input_ids"][0][start : end + 1]) == "1911"
+
+
+def test_joined_passages_keep_the_answer_offsets():
+    rows = []
+    for p, question, answer in QUESTIONS:
+        rows.append({"id": question, "title": "Curie", "context": PARAGRAPHS[p], "question": question,
+                     "answers": {"text": [answer], "answer_start": [PARAGRAPHS[p].index(answer)]}})
+    joined = join_neighbours(Dataset.from_list(rows), fraction=1.0, seed=0)
+    for row in joined:
+        start = row["answers"]["answer_start"][0]
+        assert row["context"][start : start + len(row["answers"]["text"][0])] == row["answers"]["text"][0]
+        assert len(row["context"]) > max(len(p) for p in PARAGRAPHS)
