@@ -188,7 +188,8 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
                 position_maps.append(positions.masked_fill(~valid, -1))
 
             block_probs = torch.full((batch, num_blocks), float("nan"), device=device)
-            if str(i) in self.skim_predictors:
+            # The full model (skim off, no labels) skips the predictors, so its timing is the plain encoder's.
+            if str(i) in self.skim_predictors and (skim or start_positions is not None):
                 index = None
                 if cut:
                     # Current row of every original position; batch padding is scattered into a spare last slot.

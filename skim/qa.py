@@ -12,6 +12,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 MAX_QUERY_TOKENS = 64  # as the SQuAD scripts: longer questions are cut so the passage keeps room in the window
+MAX_PASSAGE_CHARS = 300_000  # ~1,000 windows at most; keeps one request to tens of seconds on a small CPU
 
 
 class InputError(ValueError):
@@ -57,6 +58,8 @@ def make_windows(
         raise InputError("the question is empty")
     if not context.strip():
         raise InputError("the passage is empty")
+    if len(context) > MAX_PASSAGE_CHARS:
+        raise InputError(f"the passage has {len(context):,} characters; the limit is {MAX_PASSAGE_CHARS:,}")
     encoded = tokenizer(
         question,
         context,

@@ -1,0 +1,32 @@
+"""How to read the views, and where the example texts come from (a Streamlit page script)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app.state import examples
+
+ABOUT = """
+**Block-Skim** (Guan et al., AAAI 2022) splits a question-answering input into blocks of 32 tokens. After each
+Transformer layer a tiny CNN reads the self-attention *inside* each block (the block's diagonal square of the
+attention map, all heads) and predicts P(keep): could this block hold the answer? Blocks below the threshold are
+physically removed, so later layers run on fewer tokens. [CLS], the question and [SEP] are never removed.
+
+- **Answer card**: the answer, its score p(start)·p(end), model time with and without skimming, speed-up, the
+  share of token × layer work saved, and whether the unskimmed model gives the same answer.
+- **Passage**: each block coloured by the layer that dropped it (green: kept to the end). Hover for P(keep).
+- **Skim map**: layers × blocks, colour = P(keep), ✕ where a block was dropped, the answer's block outlined.
+- **Attention**: one layer and one head (or their mean) over the tokens still alive, or only the square a
+  block's predictor read.
+
+The model in `assets/model` may be a placeholder until a trained checkpoint replaces it; set `SKIM_MODEL` to a
+checkpoint directory to use another.
+"""
+
+st.title("About Block-Skim Explorer")
+st.markdown(ABOUT)
+st.subheader("Examples")
+# Dataframe cells are plain text: example texts need no escaping here.
+rows = [{"title": e.title, "kind": e.kind, "source": e.source} for e in examples()]
+st.dataframe(rows, hide_index=True, width="stretch")
+st.caption("SQuAD texts: CC BY-SA 4.0, Rajpurkar et al. 2016. Details in assets/examples/README.md.")

@@ -1,0 +1,92 @@
+"""The app's cached model, cached traces and session defaults: everything that touches `st.session_state` or a cache."""
+
+from __future__ import annotations
+
+import os
+
+import streamlit as st
+
+from skim import InputError, Reader, SkimTrace
+
+from .examples import Example, load_examples
+
+MODEL_ENV = "SKIM_MODEL"  # a checkpoint directory; unset = the repo's assets/model (tests point it at a tiny model)
+
+
+def model_path() -> str:
+    return os.environ.get(MODEL_ENV, "")
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def load_reader(path: str) -> Reader:
+    """One `Reader` per process, shared by every session: it is never mutated and `reader.lock` serialises
+    forwards, which is what `cache_resource` requires of a shared object."""
+    return Reader.from_pretrained(path or None)
+
+
+# A trace with every head's attention is ~20 MB for a full 384-token window (6 layers × 12 heads, float16), and
+# cache_data hands each rerun its own unpickled copy: keep few entries.
+@st.cache_data(max_entries=6, show_spinner=False)
+def read(_reader: Reader, model_key: str, question: str, passage: str, threshold: float, skim: bool) -> SkimTrace:
+    """Answer once per distinct input. `model_key` stands in for the unhashable reader in the cache key.
+    The full-model run keeps no attention: nothing draws it, and it would double the cache."""
+    return _reader(question, passage, threshold=threshold, skim=skim, attention="heads" if skim else "none")
+
+
+@st.cache_data(show_spinner=False)
+def examples() -> list[Example]:
+    return load_examples()
+
+
+def example_by_key(key: str) -> Example:
+    return next((e for e in examples() if e.key == key), examples()[0])
+
+
+def init_state(default_threshold: float) -> None:
+    """Fill the session once, from the URL when it names an example or a threshold, else the first example."""
+    ss = st.session_state
+    if "example" not in ss:
+        ss.example = example_by_key(st.query_params.get("example", "")).key
+    if "threshold" not in ss:
+        try:
+            ss.threshold = min(max(float(st.query_params.get("threshold", default_threshold)), 0.0), 1.0)
+        except ValueError:
+            ss.threshold = default_threshold
+    if "compare" not in ss:
+        ss.compare = True
+    if "passage" not in ss:
+        use_example(ss.example)
+    # Widgets that are not drawn in a run (form fields while another page is open) lose their state; writing it
+    # back keeps the user's text across page switches.
+    ss.passage, ss.question = ss.passage, ss.question
+
+
+def use_example(key: str) -> None:
+    example = example_by_key(key)
+    st.session_state.passage = example.passage
+    st.session_state.question = example.question
+
+
+def on_example_change() -> None:
+    use_example(st.session_state.example)
+    st.query_params["example"] = st.session_state.example
+
+
+def on_threshold_change() -> None:
+    st.query_params["threshold"] = f"{st.session_state.threshold:g}"
+
+
+def gold_answer() -> str | None:
+    """The example's gold answer, but only while its passage and question are the ones being read."""
+    e = example_by_key(st.session_state.example)
+    same = st.session_state.passage == e.passage and st.session_state.question == e.question
+    return e.answer if same else None
+
+
+def get_reader() -> Reader | None:
+    """The cached reader, or `None` after showing why it could not be loaded (one line, no traceback)."""
+    try:
+        return load_reader(model_path())
+    except InputError as err:
+        st.error(f"Cannot load the model: {err}")
+        return None

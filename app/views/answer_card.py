@@ -1,0 +1,45 @@
+"""The answer card: answer, score, time with and without skimming, speed-up, saving, agreement."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from skim import SkimTrace
+
+from ..markup import answer_html, text_html
+
+
+def render_answer_card(trace: SkimTrace, full: SkimTrace | None, gold: str | None = None) -> None:
+    """`full` is the same input read without skimming, or `None` when the comparison is off."""
+    with st.container(border=True):
+        st.caption("Answer")
+        st.markdown(answer_html(trace, gold), unsafe_allow_html=True)
+        for row in range(0, 6, 2):  # two per row: three squeeze values like "124 ms" into "124…" in this column
+            for col, (label, value, help_text) in zip(st.columns(2), _cells(trace, full)[row : row + 2]):
+                col.metric(label, value, help=help_text)
+        if full is not None and full.answer is not None and not _agree(trace, full):
+            full_answer = f"Full model: <b>{text_html(full.answer.text)}</b> (score {full.answer.score:.3f})"
+            st.markdown(f"<div>{full_answer}</div>", unsafe_allow_html=True)
+        if full is None:
+            st.caption("Turn on *Compare with the full model* in the sidebar for the unskimmed time and answer.")
+        st.caption("Timings are for this machine and include noise from anything else it runs.")
+
+
+def _cells(trace: SkimTrace, full: SkimTrace | None) -> list[tuple[str, str, str | None]]:
+    """(label, value, help) of each metric. Model time only: both runs share tokenisation, and the skim run
+    also copies attention out for the views, which the baseline does not."""
+    skim_ms = trace.timings_ms["model"]
+    full_ms = full.timings_ms["model"] if full else None
+    dropped = sum(len(layer.dropped_blocks) for layer in trace.layers)
+    return [
+        ("With skimming", f"{skim_ms:.0f} ms", "Model forward time, blocks removed as they are judged."),
+        ("Without skimming", f"{full_ms:.0f} ms" if full_ms else "—", "The same model with no block removed."),
+        ("Speed-up", f"{full_ms / skim_ms:.2f}×" if full_ms else "—", None),
+        ("Token-layers saved", f"{1 - trace.kept_fraction:.0%}", "1 − kept fraction: token × layer work skipped."),
+        ("Blocks dropped", f"{dropped} of {len(trace.blocks)}", None),
+        ("Full model agrees", "—" if full is None else "yes" if _agree(trace, full) else "no", "Same answer text?"),
+    ]
+
+
+def _agree(trace: SkimTrace, full: SkimTrace) -> bool:
+    return (trace.answer.text if trace.answer else "") == (full.answer.text if full.answer else "")

@@ -1,0 +1,177 @@
+"""The Streamlit app end to end, in process (AppTest), on the tiny random checkpoint from conftest."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from app.examples import load_examples
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+TIMEOUT = 120  # the first run loads the model; AppTest's default is 3 s
+
+
+@pytest.fixture(autouse=True)
+def tiny_app_model(tiny_model_dir, monkeypatch):
+    """Point the app at the tiny model and start every test with empty caches (they outlive an AppTest)."""
+    monkeypatch.setenv("SKIM_MODEL", str(tiny_model_dir))
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
+
+
+def run_app() -> AppTest:
+    return AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+
+
+def shown_markup(at: AppTest) -> list[str]:
+    """Everything rendered as Markdown/HTML, i.e. everything where unescaped user text could become markup."""
+    return [m.value for m in at.markdown] + [h.value for h in at.get("html")]
+
+
+def visible_text(markup: str) -> str:
+    """What a reader sees of our markup: tags and block labels gone, entities still escaped."""
+    return re.sub(r"<[^>]+>", "", re.sub(r"<sup[^>]*>b\d+</sup>", "", markup))
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def submit(at: AppTest, question: str, passage: str) -> AppTest:
+    at.text_input(key="question").input(question)
+    at.text_area(key="passage").input(passage)
+    at.form_submit_button[0].click()
+    return at.run()
+
+
+def answer_markup(at: AppTest) -> str:
+    return next(m for m in shown_markup(at) if 'class="skim-answer"' in m)
+
+
+def test_default_page_shows_the_worked_example(tiny_reader):
+    at = run_app()
+    assert not at.exception
+    assert not at.error
+    first = load_examples()[0]
+    assert at.session_state["passage"] == first.passage
+    expected = tiny_reader(first.question, first.passage).answer.text
+    assert html.escape(expected, quote=False) in answer_markup(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 3
+    types = [json.loads(c.proto.spec)["data"][0]["type"] for c in charts]
+    assert types.count("heatmap") >= 2  # skim map and attention
+    assert metric(at, "Full model agrees") == "yes"  # default threshold keeps everything on the tiny model
+
+
+def test_threshold_changes_the_kept_blocks():
+    at = run_app()
+    at.slider(key="threshold").set_value(0.0).run()
+    assert not at.exception
+    kept_all = metric(at, "Blocks dropped")
+    assert kept_all.startswith("0 of")
+    assert metric(at, "Token-layers saved") == "0%"
+    at.slider(key="threshold").set_value(0.99).run()
+    assert not at.exception
+    assert metric(at, "Blocks dropped") != kept_all
+    assert metric(at, "Token-layers saved") != "0%"
+    skim_map = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(skim_map["data"][1]["x"]["bdata"]) > 0  # the ✕ marks of dropped blocks
+
+
+def test_pasted_passage_and_question_are_answered(tiny_reader):
+    passage = "Ada Lovelace wrote the first published program in 1843. She worked with Charles Babbage in London."
+    question = "Who worked with Charles Babbage?"
+    at = submit(run_app(), question, passage)
+    assert not at.exception
+    expected = tiny_reader(question, passage).answer.text
+    assert html.escape(expected, quote=False) in answer_markup(at)
+    assert any("skim-passage" in m and "Babbage" in m for m in shown_markup(at))
+
+
+def test_script_in_a_passage_stays_text():
+    passage = "Mallory wrote <script>alert('pwned')</script> and <b>bold</b> here. *not italic* $x$. Then she left."
+    at = submit(run_app(), "What did Mallory write?", passage)
+    assert not at.exception
+    markup = shown_markup(at)
+    assert not any("<script" in m or "<b>bold" in m for m in markup)
+    assert any("&lt;script&gt;alert('pwned')&lt;/script&gt;" in visible_text(m) for m in markup if "skim-passage" in m)
+    # The passage view is one HTML block with no line breaks, so Markdown never reads the user's text.
+    assert all("\n" not in m for m in markup if "skim-passage" in m)
+
+
+def test_empty_input_shows_an_error_not_a_traceback():
+    at = submit(run_app(), "   ", "Some passage.")
+    assert not at.exception
+    assert [e.value for e in at.error] == ["the question is empty"]
+    at = submit(at, "Who?", "")
+    assert not at.exception
+    assert [e.value for e in at.error] == ["the passage is empty"]
+
+
+def test_long_example_is_read_in_windows():
+    at = run_app()
+    long = next(e for e in load_examples() if e.key.startswith("03"))
+    at.selectbox(key="example").set_value(long.key).run()
+    assert not at.exception
+    assert at.session_state["passage"] == long.passage
+    assert any("overlapping windows" in i.value for i in at.info)
+    assert at.radio(key="passage_window").options  # a window picker for the passage view
+
+
+def test_attention_selectors_draw_one_matrix():
+    at = run_app()
+    at.selectbox(key="attn_layer").set_value(1).run()
+    at.selectbox(key="attn_head").set_value(0).run()
+    block_box = at.selectbox(key="attn_block")
+    block = int(re.match(r"block (\d+)", block_box.options[1]).group(1))
+    block_box.set_value(block).run()
+    assert not at.exception
+    spec = json.loads(at.get("plotly_chart")[2].proto.spec)
+    assert [d["type"] for d in spec["data"]] == ["heatmap"]
+    assert spec["data"][0]["z"]["shape"] == "8, 8"  # one 8-token block of the tiny model
+    assert "head 0" in spec["layout"]["title"]["text"] and f"block {block}" in spec["layout"]["title"]["text"]
+
+
+def test_compare_off_runs_only_the_skimmed_model():
+    at = run_app()
+    at.toggle(key="compare").set_value(False).run()
+    assert not at.exception
+    assert metric(at, "Without skimming") == "—"
+    assert not any(s.value.startswith("Compared") for s in at.subheader)
+
+
+def test_url_picks_example_and_threshold():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params["example"] = "05_block_skim"
+    at.query_params["threshold"] = "0.5"
+    at.run()
+    assert not at.exception
+    assert at.session_state["example"] == "05_block_skim"
+    assert at.slider(key="threshold").value == 0.5
+
+
+def test_about_page_renders():
+    at = run_app()
+    at.switch_page("app/pages/about.py").run()
+    assert not at.exception
+    assert len(at.dataframe) == 1
+
+
+def test_examples_are_complete(tokenizer):
+    examples = load_examples()
+    assert len(examples) >= 5
+    for e in examples:
+        assert e.title and e.question.strip() and e.passage.strip() and e.source
+        assert e.answer is None or e.answer in e.passage
+    lengths = [len(tokenizer(e.question, e.passage)["input_ids"]) for e in examples]
+    assert max(lengths) >= 600
+    assert sum("Written for Block-Skim Explorer" in e.source for e in examples) >= 2
