@@ -15,7 +15,7 @@ from pathlib import Path
 from datasets import Dataset, load_dataset, load_from_disk
 from transformers import PreTrainedTokenizerBase
 
-from .qa import MAX_QUERY_TOKENS, InputError
+from .qa import InputError, tokenize_windows, truncate_question
 
 logger = logging.getLogger(__name__)
 
@@ -107,20 +107,8 @@ def prepare_train_features(
 ) -> dict[str, list]:
     """Batched `datasets.map` function: windows with start/end token labels ([CLS] = 0 when the answer is not
     inside the window), as in Hugging Face's `run_qa.py`."""
-    questions = []
-    for q in examples["question"]:
-        ids = tokenizer(q.strip(), add_special_tokens=False)["input_ids"][:MAX_QUERY_TOKENS]
-        questions.append(tokenizer.decode(ids) if len(ids) == MAX_QUERY_TOKENS else q.strip())
-    encoded = tokenizer(
-        questions,
-        examples["context"],
-        truncation="only_second",
-        max_length=max_length,
-        stride=stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-        return_token_type_ids=True,
-    )
+    questions = [truncate_question(tokenizer, q)[0] for q in examples["question"]]
+    encoded = tokenize_windows(tokenizer, questions, examples["context"], max_length, stride)
     starts, ends = [], []
     for i, offsets in enumerate(encoded["offset_mapping"]):
         answers = examples["answers"][encoded["overflow_to_sample_mapping"][i]]

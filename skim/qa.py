@@ -47,6 +47,21 @@ def truncate_question(tokenizer: PreTrainedTokenizerBase, question: str) -> tupl
     return question[: encoded["offset_mapping"][MAX_QUERY_TOKENS - 1][1]], True
 
 
+def tokenize_windows(tokenizer: PreTrainedTokenizerBase, question, context, max_length: int, stride: int):
+    """The one tokenizer call behind both training features and inference windows, so both cut passages alike.
+    `question`/`context` are strings or equal-length lists of strings."""
+    return tokenizer(
+        question,
+        context,
+        truncation="only_second",
+        max_length=max_length,
+        stride=stride,
+        return_overflowing_tokens=True,
+        return_offsets_mapping=True,
+        return_token_type_ids=True,
+    )
+
+
 def make_windows(
     tokenizer: PreTrainedTokenizerBase, question: str, context: str, max_length: int = 384, stride: int = 128
 ) -> list[Window]:
@@ -60,16 +75,7 @@ def make_windows(
         raise InputError("the passage is empty")
     if len(context) > MAX_PASSAGE_CHARS:
         raise InputError(f"the passage has {len(context):,} characters; the limit is {MAX_PASSAGE_CHARS:,}")
-    encoded = tokenizer(
-        question,
-        context,
-        truncation="only_second",
-        max_length=max_length,
-        stride=stride,
-        return_overflowing_tokens=True,
-        return_offsets_mapping=True,
-        return_token_type_ids=True,
-    )
+    encoded = tokenize_windows(tokenizer, question, context, max_length, stride)
     windows = []
     for w, ids in enumerate(encoded["input_ids"]):
         sequence_ids = encoded.sequence_ids(w)
