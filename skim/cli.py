@@ -75,11 +75,18 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .data import read_squad_json
-    from .evaluate import evaluate
+    from .evaluate import evaluate, sweep
     from .inference import Reader
 
     rows = read_squad_json(args.data)[: args.limit]
     reader = Reader.from_pretrained(args.model)
+    if args.sweep:
+        result = sweep(reader, rows, args.sweep)
+        if args.output:
+            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+            Path(args.output).write_text(json.dumps({"data": args.data, "model": reader.name, **result}, indent=2) + "\n")
+        print(json.dumps(result) if args.json else format_sweep(result))
+        return 0
     result = evaluate(reader, rows, args.threshold)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
@@ -93,6 +100,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"  {name:4s}  EM {r['exact_match']:.2f}  F1 {r['f1']:.2f}  {r['seconds']:.1f} s")
     print(f"  kept fraction {result['skim']['kept_fraction']:.3f}, speed-up {result['speedup']:.2f}x")
     return 0
+
+
+def format_sweep(result: dict) -> str:
+    full = result["full"]
+    lines = [f"{result['n']} questions; full model EM {full['exact_match']:.2f} F1 {full['f1']:.2f} ({full['seconds']:.1f} s)",
+             "threshold     EM     F1  kept_fraction  gold_alive  speed-up"]
+    for p in result["skim"]:
+        lines.append(f"{p['threshold']:9g}  {p['exact_match']:5.2f}  {p['f1']:5.2f}  {p['kept_fraction']:13.3f}"
+                     f"  {p['gold_block_alive']:10.3f}  {p['speedup']:7.2f}x")
+    return "\n".join(lines)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -128,6 +145,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--model")
     p.add_argument("--threshold", type=threshold_arg)
     p.add_argument("--output", help="also write the result (with data and model) to this JSON file")
+    p.add_argument("--sweep", type=threshold_arg, nargs="+", metavar="P", help="skim at each of these thresholds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

@@ -58,3 +58,20 @@ def evaluate(reader: Reader, rows: list[dict], threshold: float | None = None) -
         "speedup": full["seconds"] / skim["seconds"] if skim["seconds"] else float("nan"),
         "same_answer": sum(a == b for a, b in zip(full["predictions"], skim["predictions"])) / max(len(rows), 1),
     }
+
+
+def sweep(reader: Reader, rows: list[dict], thresholds: list[float]) -> dict:
+    """The full model once, then skimming at each threshold: the accuracy/work trade-off table of the model card."""
+    full = run_questions(reader, rows, None, skim=False, desc="full model")
+    points = []
+    for threshold in thresholds:
+        skim = run_questions(reader, rows, threshold, skim=True, desc=f"skim @ {threshold:g}")
+        points.append(
+            {
+                "threshold": threshold,
+                **{k: skim[k] for k in ("exact_match", "f1", "seconds", "kept_fraction", "gold_block_alive")},
+                "speedup": full["seconds"] / skim["seconds"] if skim["seconds"] else float("nan"),
+                "same_answer": sum(a == b for a, b in zip(full["predictions"], skim["predictions"])) / max(len(rows), 1),
+            }
+        )
+    return {"n": len(rows), "full": {k: full[k] for k in ("exact_match", "f1", "seconds")}, "skim": points}

@@ -110,3 +110,15 @@ def test_module_entry_point_exit_code_without_traceback(tmp_path):
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr and result.stderr == f"error: {tmp_path} has no config.json: not a model directory\n"
+
+
+def test_eval_sweep_reports_each_threshold(capsys, tiny_model_dir, tmp_path):
+    squad = {"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": PASSAGE, "qas": [
+        {"id": "q1", "question": "Where was she born?", "answers": [{"text": "Warsaw", "answer_start": 24}]}]}]}]}
+    path = tmp_path / "dev.json"
+    path.write_text(json.dumps(squad))
+    code, out, _ = run(capsys, "eval", "--data", str(path), "--model", str(tiny_model_dir), "--sweep", "0", "1", "--json")
+    result = json.loads(out)
+    assert code == 0 and [p["threshold"] for p in result["skim"]] == [0.0, 1.0]
+    assert result["skim"][0]["kept_fraction"] == 1.0 and result["skim"][0]["f1"] == result["full"]["f1"]
+    assert result["skim"][1]["kept_fraction"] < 1.0
