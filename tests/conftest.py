@@ -12,6 +12,7 @@ from transformers import AutoTokenizer
 from skim import BlockSkimForQuestionAnswering, Reader, SkimConfig
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the suite must never wait on a hub it cannot reach
 REPO = Path(__file__).resolve().parent.parent
 SHARED_SQUAD = REPO.parent / "shared" / "data" / "squad"
 
