@@ -19,8 +19,9 @@ physically removed, so later layers run on fewer tokens. [CLS], the question and
 - **Attention**: one layer and one head (or their mean) over the tokens still alive, or only the square a
   block's predictor read.
 
-The model in `assets/model` may be a placeholder until a trained checkpoint replaces it; set `SKIM_MODEL` to a
-checkpoint directory to use another.
+The default model in `assets/model` is MiniLM-L6 fine-tuned on SQuAD v1.1 with Block-Skim predictors (its model
+card, `assets/model/README.md`, gives its accuracy at several thresholds); set `SKIM_MODEL` to a checkpoint
+directory to use another.
 """
 
 st.title("About Block-Skim Explorer")
