@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 import streamlit as st
+import torch
 
 from skim import InputError, Reader, SkimTrace
 
@@ -21,7 +22,15 @@ def model_path() -> str:
 def load_reader(path: str) -> Reader:
     """One `Reader` per process, shared by every session: it is never mutated and `reader.lock` serialises
     forwards, which is what `cache_resource` requires of a shared object."""
-    return Reader.from_pretrained(path or None)
+    # Leave one core to the Streamlit server (and, on a laptop, the browser): OpenMP threads that must wait for a
+    # busy core spin, and a 2-thread forward then took 5-10x longer here than a 1-thread one.
+    torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
+    reader = Reader.from_pretrained(path or None)
+    # The first forward of a process pays one-off kernel set-up; without this warm-up the first skimmed run
+    # would look several times slower than the full run that follows it.
+    for skim in (True, False):
+        reader("Warm up?", "A short passage to warm the model up.", skim=skim, attention="none")
+    return reader
 
 
 # A trace with every head's attention is ~20 MB for a full 384-token window (6 layers × 12 heads, float16), and
