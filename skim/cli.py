@@ -80,17 +80,13 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     rows = read_squad_json(args.data)[: args.limit]
     reader = Reader.from_pretrained(args.model)
-    if args.sweep:
-        result = sweep(reader, rows, args.sweep)
-        if args.output:
-            Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-            Path(args.output).write_text(json.dumps({"data": args.data, "model": reader.name, **result}, indent=2) + "\n")
-        print(json.dumps(result) if args.json else format_sweep(result))
-        return 0
-    result = evaluate(reader, rows, args.threshold)
+    result = sweep(reader, rows, args.sweep) if args.sweep else evaluate(reader, rows, args.threshold)
     if args.output:
         Path(args.output).parent.mkdir(parents=True, exist_ok=True)
         Path(args.output).write_text(json.dumps({"data": args.data, "model": reader.name, **result}, indent=2) + "\n")
+    if args.sweep:
+        print(json.dumps(result) if args.json else format_sweep(result))
+        return 0
     if args.json:
         print(json.dumps(result))
         return 0

@@ -46,17 +46,18 @@ def gold_block_survives(trace, answer_start: int) -> bool:
 
 
 def evaluate(reader: Reader, rows: list[dict], threshold: float | None = None) -> dict:
-    """`{"n", "full": {...}, "skim": {...}, "speedup"}` on the SQuAD 0-100 scale; speedup = full s ÷ skim s."""
-    full = run_questions(reader, rows, threshold, skim=False, desc="full model")
-    skim = run_questions(reader, rows, threshold, skim=True, desc="skimming")
-    keep = ("exact_match", "f1", "seconds")
+    """`{"n", "full": {...}, "skim": {...}, "speedup"}` on the SQuAD 0-100 scale; speedup = full s ÷ skim s.
+    A one-threshold `sweep`, reshaped to the CLI's `eval` contract."""
+    threshold = reader.model.config.skim_threshold if threshold is None else threshold
+    result = sweep(reader, rows, [threshold])
+    point = result["skim"][0]
     return {
-        "n": len(rows),
-        "threshold": reader.model.config.skim_threshold if threshold is None else threshold,
-        "full": {k: full[k] for k in keep},
-        "skim": {k: skim[k] for k in (*keep, "kept_fraction", "gold_block_alive")},
-        "speedup": full["seconds"] / skim["seconds"] if skim["seconds"] else float("nan"),
-        "same_answer": sum(a == b for a, b in zip(full["predictions"], skim["predictions"])) / max(len(rows), 1),
+        "n": result["n"],
+        "threshold": threshold,
+        "full": result["full"],
+        "skim": {k: point[k] for k in ("exact_match", "f1", "seconds", "kept_fraction", "gold_block_alive")},
+        "speedup": point["speedup"],
+        "same_answer": point["same_answer"],
     }
 
 
@@ -65,7 +66,7 @@ def sweep(reader: Reader, rows: list[dict], thresholds: list[float]) -> dict:
     full = run_questions(reader, rows, None, skim=False, desc="full model")
     points = []
     for threshold in thresholds:
-        skim = run_questions(reader, rows, threshold, skim=True, desc=f"skim @ {threshold:g}")
+        skim = run_questions(reader, rows, threshold, skim=True, desc=f"skimming @ {threshold:g}")
         points.append(
             {
                 "threshold": threshold,
