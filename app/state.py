@@ -85,11 +85,30 @@ def on_threshold_change() -> None:
     st.query_params["threshold"] = f"{st.session_state.threshold:g}"
 
 
+def open_in_explorer(passage: str, question: str, answers: list[str], answer_start: int | None = None) -> None:
+    """Load a passage and question (e.g. a Dataset row) into the explorer, remembering its gold answer(s)."""
+    ss = st.session_state
+    ss.passage, ss.question = passage, question
+    ss.gold = {"passage": passage, "question": question, "answers": list(answers), "answer_start": answer_start}
+
+
+def gold() -> dict | None:
+    """Gold answers of what is being read, `{"answers": [...], "answer_start": int | None}`, or None: from the
+    Dataset row that was opened, else the example's; only while its passage and question are unchanged."""
+    ss = st.session_state
+    row = ss.get("gold")
+    if row and ss.passage == row["passage"] and ss.question == row["question"]:
+        return row
+    e = example_by_key(ss.example)
+    if e.answer and ss.passage == e.passage and ss.question == e.question:
+        return {"passage": e.passage, "question": e.question, "answers": [e.answer], "answer_start": None}
+    return None
+
+
 def gold_answer() -> str | None:
-    """The example's gold answer, but only while its passage and question are the ones being read."""
-    e = example_by_key(st.session_state.example)
-    same = st.session_state.passage == e.passage and st.session_state.question == e.question
-    return e.answer if same else None
+    """The first gold answer of what is being read, if known."""
+    row = gold()
+    return row["answers"][0] if row and row["answers"] else None
 
 
 def get_reader() -> Reader | None:
