@@ -1,4 +1,4 @@
-"""`python -m skim answer|eval|train`: argument parsing and printing only; the work is in the library."""
+"""`python -m skim answer|eval|bench|train`: argument parsing and printing only; the work is in the library."""
 
 from __future__ import annotations
 
@@ -108,6 +108,47 @@ def format_sweep(result: dict) -> str:
     return "\n".join(lines)
 
 
+DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "dev-v1.1.json"  # this workplace
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import torch
+
+    from .bench import SWEEP_THRESHOLDS, run_bench, write_pareto
+    from .data import load_squad, read_squad_json
+
+    if args.data or (not args.dataset and DEV_SET.is_file()):
+        rows = read_squad_json(args.data or DEV_SET)
+    elif args.dataset:
+        rows = list(load_squad(dataset=args.dataset, split="validation"))
+    else:
+        raise InputError("give --data PATH (official SQuAD v1.1 dev JSON) or --dataset squad (needs a network)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    thresholds = SWEEP_THRESHOLDS if args.sweep else (None if args.threshold is None else [args.threshold])
+    results = run_bench(
+        args.model, rows, args.seq_len, args.batch_size, args.n, thresholds, args.dtype, args.repeats, args.native
+    )
+    if args.sweep:
+        for path in write_pareto(results, args.output_dir):
+            print(f"wrote {path}", file=sys.stderr)
+    elif args.output:
+        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.output).write_text(json.dumps(results[0], indent=2) + "\n")
+    if args.json:
+        print(json.dumps(results if args.sweep else results[0]))
+        return 0
+    r = results[0]
+    print(f"{r['n']} SQuAD dev questions, {r['seq_len']} tokens (mean {r['mean_tokens']:.0f}), batch {r['batch_size']}, "
+          f"{r['dtype']}, {r['threads']} threads; ms per forward call, median of repeats")
+    print("threshold   HF ms  full ms  skim ms  vs HF  vs full  kept  limit  F1 HF  F1 skim  FLOPs@512")
+    for r in results:
+        print(f"{r['threshold']:9g}  {r['hf_ms']:6.1f}  {r['full_ms']:7.1f}  {r['skim_ms']:7.1f}  {r['speedup_vs_hf']:4.2f}x"
+              f"  {r['speedup_vs_full']:6.2f}x  {r['kept_fraction']:.3f}  {r['limit_speedup']:4.2f}x  {r['f1_hf']:5.2f}"
+              f"  {r['f1_skim']:7.2f}  {r['flops_ratio_padded_512']:8.2f}x")
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     from .train import TrainConfig, train
 
@@ -144,6 +185,24 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--sweep", type=threshold_arg, nargs="+", metavar="P", help="skim at each of these thresholds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", help="wall-clock: Hugging Face SDPA vs full vs skimming on long SQuAD inputs")
+    p.add_argument("--model", help="checkpoint directory (default: the shipped assets/model)")
+    p.add_argument("--data", help=f"official-format SQuAD v1.1 dev JSON (default: {DEV_SET} if present)")
+    p.add_argument("--dataset", help="a hub dataset name, e.g. squad (needs a network)")
+    p.add_argument("--seq-len", type=int, default=384, help="tokens per input; passages are lengthened to reach it")
+    p.add_argument("--native", action="store_true", help="gold paragraphs as they are: no joining, no padding")
+    p.add_argument("--batch-size", type=int, default=1)
+    p.add_argument("--n", type=int, default=100, help="questions")
+    p.add_argument("--threshold", type=threshold_arg, help="skim threshold (default: the model's)")
+    p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="bfloat16 = CPU autocast")
+    p.add_argument("--repeats", type=int, default=5, help="timed calls per input; the median counts")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    p.add_argument("--sweep", action="store_true", help="all thresholds; writes pareto.json/.html/.png")
+    p.add_argument("--output-dir", default="results", help="where --sweep writes its files")
+    p.add_argument("--output", help="also write the result to this JSON file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("train", help="train a Block-Skim model (resumable; see README)")
     p.add_argument("--data", help="official-format SQuAD v1.1 JSON")

@@ -85,12 +85,15 @@ def skim_labels_from_span(
     return (overlaps & has_answer).long()
 
 
-def diagonal_blocks(probs: torch.Tensor, index: torch.Tensor | None, block_size: int) -> torch.Tensor:
+def diagonal_blocks(
+    probs: torch.Tensor, index: torch.Tensor | None, block_size: int, real: torch.Tensor | None = None
+) -> torch.Tensor:
     """Cut each block's self-attention square out of an attention map.
 
     `probs (B, H, T, T)`. `index (B, nb, bs)` is the current row of every original token (-1 if gone), or `None`
     before any cut, when rows are still original positions. Returns `(B, nb, H, bs, bs)`, zero where a row or
-    column is gone. After a cut it indexes by original position, not by `k*bs` in the shorter sequence.
+    column is gone or is batch padding (`real (B, nb*bs)` False: a padding row's softmax is not zero, and a
+    predictor must not see it, nor can it at batch size 1). After a cut it indexes by original position.
     """
     batch, heads, length, _ = probs.shape
     if index is None:  # no cut yet: a strided view of the padded map, no gather (the cheap path in training)
@@ -98,7 +101,11 @@ def diagonal_blocks(probs: torch.Tensor, index: torch.Tensor | None, block_size:
         pad = num_blocks * block_size - length
         padded = F.pad(probs, (0, pad, 0, pad)) if pad else probs
         grid = padded.view(batch, heads, num_blocks, block_size, num_blocks, block_size)
-        return grid.diagonal(dim1=2, dim2=4).permute(0, 4, 1, 2, 3)  # (B, nb, H, bs, bs)
+        diag = grid.diagonal(dim1=2, dim2=4).permute(0, 4, 1, 2, 3)  # (B, nb, H, bs, bs)
+        if real is None:
+            return diag
+        present = real.view(batch, num_blocks, 1, block_size)
+        return diag * (present[..., :, None] & present[..., None, :])
     _, num_blocks, block_size = index.shape
     present = index >= 0
     safe = index.clamp(min=0)
@@ -198,7 +205,7 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
                     index.scatter_(1, positions.masked_fill(~valid, num_blocks * bs), rows)
                     index = index[:, :-1].masked_fill(~real, -1).view(batch, num_blocks, bs)
                 scored = scorable & alive  # (B, nb)
-                diag = diagonal_blocks(probs, index, bs)  # (B, nb, H, bs, bs)
+                diag = diagonal_blocks(probs, index, bs, real)  # (B, nb, H, bs, bs)
                 logits = self.skim_predictors[str(i)](diag[scored].to(hidden.dtype)).float()  # (N, 2)
                 block_probs[scored] = logits.softmax(-1)[:, 1]
                 if start_positions is not None and end_positions is not None:

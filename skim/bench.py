@@ -1,0 +1,263 @@
+"""Wall-clock benchmark: Hugging Face's SDPA QA model vs our model without and with skimming, same inputs,
+same weights, same dtype, one process.
+
+Inputs are real SQuAD dev questions. By default each passage is made at least `seq_len` tokens long by joining
+the gold paragraph with its article's neighbouring paragraphs (alternately before and after it), and the
+timed input is a `seq_len`-token window that holds the answer: the long-input case Block-Skim is for.
+`native=True` uses the gold paragraph alone, unpadded (most SQuAD paragraphs fit one window).
+
+Times are the median over `repeats` of one forward call (tokenising and span decoding excluded), averaged over
+the batches; the three models are timed in turn on each batch so that machine noise hits all of them alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import statistics
+import time
+from collections import defaultdict
+from contextlib import nullcontext
+
+import torch
+from tqdm.auto import tqdm
+from transformers import AutoModelForQuestionAnswering
+
+from .fast import FastSkimReader
+from .inference import load_model
+from .metrics import best_over_truths, f1_score
+from .qa import Window, best_spans, make_windows
+
+logger = logging.getLogger(__name__)
+
+
+def bench_inputs(tokenizer, rows: list[dict], seq_len: int, n: int, native: bool = False) -> list[dict]:
+    """`n` questions spread evenly over `rows`, each as one window (`seq_len` tokens unless `native`) holding
+    the gold answer: `{"window": Window, "context": str, "answers": [...]}`."""
+    paragraphs: dict[str, list[str]] = defaultdict(list)
+    for row in rows:
+        article = paragraphs[row["title"]]
+        if not article or article[-1] != row["context"]:
+            article.append(row["context"])
+    step = max(1, len(rows) // n)
+    inputs = []
+    for row in rows[::step]:
+        context, start = row["context"], row["answers"]["answer_start"][0]
+        if not native:
+            context, start = _lengthen(tokenizer, row, paragraphs[row["title"]], seq_len)
+        end = start + len(row["answers"]["text"][0])
+        windows = make_windows(tokenizer, row["question"], context, seq_len, min(128, seq_len // 3))
+        holding = [w for w in windows if _holds(w, start, end)]
+        full_length = [w for w in holding if len(w.input_ids) == seq_len]
+        if not holding or (not native and not full_length):
+            continue  # the answer straddles every window cut, or the article is too short to fill seq_len
+        inputs.append({"window": (full_length or holding)[0], "context": context, "answers": row["answers"]["text"]})
+        if len(inputs) == n:
+            break
+    return inputs
+
+
+def _lengthen(tokenizer, row: dict, article: list[str], seq_len: int) -> tuple[str, int]:
+    """The gold paragraph with neighbours added alternately before and after until it has `seq_len` tokens."""
+    at = article.index(row["context"])
+    before, after, parts = at - 1, at + 1, [row["context"]]
+    start = row["answers"]["answer_start"][0]
+    while len(tokenizer("\n\n".join(parts))["input_ids"]) < seq_len and (before >= 0 or after < len(article)):
+        if before >= 0 and (len(parts) % 2 == 1 or after >= len(article)):
+            parts.insert(0, article[before])
+            start += len(article[before]) + 2
+            before -= 1
+        elif after < len(article):
+            parts.append(article[after])
+            after += 1
+    return "\n\n".join(parts), start
+
+
+def _holds(window: Window, start: int, end: int) -> bool:
+    spans = [o for o in window.offsets if o is not None]
+    return bool(spans) and spans[0][0] <= start and end <= spans[-1][1]
+
+
+def _batch(windows: list[Window]) -> dict[str, torch.Tensor]:
+    """Pad to the batch's longest window."""
+    length = max(len(w.input_ids) for w in windows)
+
+    def pad(values: list[int]) -> list[int]:
+        return values + [0] * (length - len(values))
+
+    return {
+        "input_ids": torch.tensor([pad(w.input_ids) for w in windows]),
+        "token_type_ids": torch.tensor([pad(w.token_type_ids) for w in windows]),
+        "attention_mask": torch.tensor([pad([1] * len(w.input_ids)) for w in windows]),
+    }
+
+
+def _answer_f1(start_logits, end_logits, item: dict) -> float:
+    window = item["window"]
+    n = len(window.input_ids)
+    spans = best_spans(start_logits[:n], end_logits[:n], window.offsets, 30, 1)
+    if not spans:
+        return 0.0
+    text = item["context"][window.offsets[spans[0].start_token][0] : window.offsets[spans[0].end_token][1]]
+    return best_over_truths(f1_score, text, item["answers"])
+
+
+def _count_work(out, inputs: dict, cfg, tokens: list, flop_sums: list) -> None:
+    """Add one batch's token-layers and FLOPs (skimmed, full, and skimmed as if padded to 512) to the sums."""
+    layers = cfg.num_hidden_layers
+    for b, length in enumerate(inputs["attention_mask"].sum(1).tolist()):
+        tokens_in = out.layer_tokens[b].tolist()
+        tokens_out = tokens_in[1:] + [int(torch.isfinite(out.start_logits[b]).sum())]  # every survivor has a logit
+        tokens[0] += sum(tokens_in)
+        tokens[1] += length * layers
+        flop_sums[0] += flops(tokens_in, tokens_out, cfg.hidden_size, cfg.intermediate_size)
+        flop_sums[1] += flops([length] * layers, [length] * layers, cfg.hidden_size, cfg.intermediate_size)
+        # The paper pads to 512 and its predictors drop the padding blocks after the first layer's attention.
+        flop_sums[2] += flops([512] + tokens_in[1:], tokens_out, cfg.hidden_size, cfg.intermediate_size)
+
+
+def flops(tokens_in: list[int], tokens_out: list[int], hidden: int, intermediate: int) -> float:
+    """Multiply-adds ×2 of a BERT encoder whose layer i attends over `tokens_in[i]` tokens and runs its
+    feed-forward on the `tokens_out[i]` survivors of that layer's cut (predictors ~0.1 %, left out)."""
+    total = 0.0
+    for t, t_out in zip(tokens_in, tokens_out):
+        total += 2 * (4 * t * hidden * hidden + 2 * t * t * hidden)  # Q, K, V, output; scores and context
+        total += 2 * (2 * t_out * hidden * intermediate)  # feed-forward
+    return total
+
+
+def run_bench(
+    model_dir,
+    rows: list[dict],
+    seq_len: int = 384,
+    batch_size: int = 1,
+    n: int = 100,
+    thresholds: list[float] | None = None,
+    dtype: str = "float32",
+    repeats: int = 5,
+    native: bool = False,
+) -> list[dict]:
+    """One result dict (the CLI's JSON keys) per threshold; the HF and full timings are shared by all."""
+    model, tokenizer = load_model(model_dir)
+    thresholds = [model.config.skim_threshold] if thresholds is None else thresholds
+    fast = FastSkimReader(model)
+    hf = AutoModelForQuestionAnswering.from_pretrained(str(model_dir or "assets/model"), attn_implementation="sdpa")
+    hf.eval()
+    items = bench_inputs(tokenizer, rows, seq_len, n, native)
+    batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16" else nullcontext()
+    runners = {"hf": lambda x: hf(**x), "full": lambda x: fast(**x, skim=False)}
+    for t in thresholds:
+        runners[f"skim@{t}"] = lambda x, t=t: fast(**x, threshold=t)
+
+    times: dict[str, list[float]] = defaultdict(list)
+    f1s: dict[str, list[float]] = defaultdict(list)
+    tokens = {t: [0, 0] for t in thresholds}  # token-layers processed, token-layers in the full model
+    flop_sums = {t: [0.0, 0.0, 0.0] for t in thresholds}  # skim, full (unpadded), skim with padding to 512
+    cfg = model.config
+    with torch.inference_mode(), autocast:
+        for batch in tqdm(batches, desc=f"bench {dtype} b{batch_size}", unit="batch"):
+            inputs = _batch([item["window"] for item in batch])
+            for name, run in runners.items():
+                run(inputs)  # warm-up: first call on a new shape pays one-off set-up
+            samples = defaultdict(list)
+            for _ in range(repeats):
+                for name, run in runners.items():
+                    start = time.perf_counter()
+                    out = run(inputs)
+                    samples[name].append((time.perf_counter() - start) * 1000)
+                    if _ == 0:
+                        for b, item in enumerate(batch):
+                            f1s[name].append(_answer_f1(out.start_logits[b].float(), out.end_logits[b].float(), item))
+                        if name.startswith("skim@"):
+                            _count_work(out, inputs, cfg, tokens[float(name[5:])], flop_sums[float(name[5:])])
+            for name, values in samples.items():
+                times[name].append(statistics.median(values))
+
+    results = []
+    for t in thresholds:
+        hf_ms, full_ms, skim_ms = (statistics.mean(times[k]) for k in ("hf", "full", f"skim@{t}"))
+        kept = tokens[t][0] / tokens[t][1]
+        results.append(
+            {
+                "seq_len": "native" if native else seq_len,
+                "batch_size": batch_size,
+                "dtype": dtype,
+                "n": len(items),
+                "threshold": t,
+                "threads": torch.get_num_threads(),
+                "hf_ms": hf_ms,
+                "full_ms": full_ms,
+                "skim_ms": skim_ms,
+                "speedup_vs_hf": hf_ms / skim_ms,
+                "speedup_vs_full": full_ms / skim_ms,
+                "kept_fraction": kept,
+                "limit_speedup": 1 / kept,
+                "f1_hf": 100 * statistics.mean(f1s["hf"]),
+                "f1_full": 100 * statistics.mean(f1s["full"]),
+                "f1_skim": 100 * statistics.mean(f1s[f"skim@{t}"]),
+                "flops_ratio": flop_sums[t][1] / flop_sums[t][0],
+                "flops_ratio_padded_512": flops([512] * cfg.num_hidden_layers, [512] * cfg.num_hidden_layers,
+                                                cfg.hidden_size, cfg.intermediate_size) * len(items) / flop_sums[t][2],
+                "mean_tokens": tokens[t][1] / cfg.num_hidden_layers / len(items),
+            }
+        )
+    return results
+
+
+SWEEP_THRESHOLDS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+PAPER_FLOPS_SPEEDUP = 3.01  # BERT-base on SQuAD v1.1, FLOPs with inputs padded to 512 (research brief §4)
+
+
+def pareto_figure(results: list[dict]):
+    """F1 against wall-clock speed-up over HF, one point per threshold, the HF and full models as references."""
+    import plotly.graph_objects as go
+
+    first = results[0]
+    fig = go.Figure()
+    fig.add_scatter(
+        x=[r["speedup_vs_hf"] for r in results],
+        y=[r["f1_skim"] for r in results],
+        mode="lines+markers+text",
+        text=[f"{r['threshold']:g}" for r in results],
+        textposition="top center",
+        name="Block-Skim (label: threshold)",
+        customdata=[[r["kept_fraction"], r["limit_speedup"]] for r in results],
+        hovertemplate="speed-up %{x:.2f}×<br>F1 %{y:.2f}<br>kept %{customdata[0]:.3f} "
+        "(ideal %{customdata[1]:.2f}×)<extra>threshold %{text}</extra>",
+    )
+    fig.add_scatter(x=[1.0], y=[first["f1_hf"]], mode="markers", marker_symbol="square", marker_size=11,
+                    name="Hugging Face SDPA (baseline)")
+    fig.add_scatter(x=[first["hf_ms"] / first["full_ms"]], y=[first["f1_full"]], mode="markers",
+                    marker_symbol="diamond", marker_size=11, name="our model, skimming off")
+    fig.add_vline(x=PAPER_FLOPS_SPEEDUP, line_dash="dot", annotation_text="paper: 3.01× FLOPs (BERT-base, padded 512)")
+    fig.update_layout(
+        title=f"F1 vs wall-clock speed-up · {first['seq_len']} tokens, batch {first['batch_size']}, {first['dtype']}, "
+        f"{first['threads']} threads, n={first['n']}",
+        xaxis_title="speed-up over Hugging Face (×)",
+        yaxis_title="SQuAD v1.1 dev F1",
+        template="plotly_white",
+        width=900,
+        height=520,
+    )
+    return fig
+
+
+def write_pareto(results: list[dict], directory) -> list[str]:
+    """`pareto.json`, `pareto.html` (plotly.js from its CDN, to keep the repo small) and `pareto.png` when
+    kaleido can render it here. Returns the paths written."""
+    import json
+    from pathlib import Path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "pareto.json").write_text(json.dumps(results, indent=2) + "\n")
+    fig = pareto_figure(results)
+    fig.write_html(directory / "pareto.html", include_plotlyjs="cdn")
+    written = [str(directory / "pareto.json"), str(directory / "pareto.html")]
+    try:
+        fig.write_image(directory / "pareto.png", scale=2)
+        written.append(str(directory / "pareto.png"))
+    except Exception as err:  # kaleido needs a Chrome; without one the HTML plot still stands
+        logger.warning("no PNG plot (%s)", str(err).splitlines()[0] if str(err) else type(err).__name__)
+    return written

@@ -1,0 +1,199 @@
+"""The inference fast path: the same skim decisions and logits as `BlockSkimForQuestionAnswering`, without
+attention maps, in as few tensor ops per layer as we could make it.
+
+Why a second forward pass: the model's own `forward` needs the full attention probabilities (eager attention),
+because training back-propagates through them and the app draws them. Answering needs neither. A predictor
+reads only the 32×32 diagonal squares of the attention map, and a square's probabilities are
+`exp(q_i·k_j·scale − logsumexp_i)`: with the row log-sum-exp that PyTorch's CPU flash-attention kernel returns
+anyway, the squares cost `blocks × 32 × 32` dot products instead of a full `T × T` softmax. Everything else is
+the BERT layer written out with fused Q/K/V weights and BatchNorm folded into the predictor convolutions.
+
+`tests/test_fast.py` checks that this path and the model's forward agree on kept blocks, P(keep) and logits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .modeling import BlockSkimForQuestionAnswering, SkimPredictor, SkimQAOutput
+
+
+def _fold_batchnorm(conv: torch.nn.Conv2d, norm: torch.nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """Conv followed by eval-mode BatchNorm is one conv with rescaled weights."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return conv.weight * scale[:, None, None, None], (conv.bias - norm.running_mean) * scale + norm.bias
+
+
+class _FastPredictor:
+    def __init__(self, predictor: SkimPredictor):
+        self.conv1 = _fold_batchnorm(predictor.conv1, predictor.norm1)
+        self.conv2 = _fold_batchnorm(predictor.conv2, predictor.norm2)
+        self.classifier = (predictor.classifier.weight, predictor.classifier.bias)
+
+    def keep_prob(self, blocks: torch.Tensor) -> torch.Tensor:
+        """`blocks (N, H, bs, bs)` → P(keep) `(N,)`, as `SkimPredictor` in eval mode."""
+        x = F.avg_pool2d(F.relu(F.conv2d(blocks, *self.conv1, padding=1)), 2)
+        x = F.avg_pool2d(F.relu(F.conv2d(x, *self.conv2, padding=1)), 2)
+        return F.linear(x.flatten(1), *self.classifier).float().softmax(-1)[:, 1]
+
+
+class _FastLayer:
+    """One BERT layer's weights, Q/K/V fused into a single matmul."""
+
+    def __init__(self, layer, num_heads: int):
+        attn = layer.attention
+        q, k, v = attn.self.query, attn.self.key, attn.self.value
+        self.qkv = (torch.cat([q.weight, k.weight, v.weight]), torch.cat([q.bias, k.bias, v.bias]))
+        self.attn_out = (attn.output.dense.weight, attn.output.dense.bias)
+        self.attn_norm = attn.output.LayerNorm
+        self.ffn_in = (layer.intermediate.dense.weight, layer.intermediate.dense.bias)
+        self.act = layer.intermediate.intermediate_act_fn
+        self.ffn_out = (layer.output.dense.weight, layer.output.dense.bias)
+        self.ffn_norm = layer.output.LayerNorm
+        self.heads = num_heads
+
+    def qkv_heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        batch, length, width = hidden.shape
+        qkv = F.linear(hidden, *self.qkv).view(batch, length, 3, self.heads, width // self.heads)
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 × (B, H, T, dh)
+
+    def attention_output(self, context: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+        batch, _, length, _ = context.shape
+        merged = context.transpose(1, 2).reshape(batch, length, -1)
+        return self.attn_norm(F.linear(merged, *self.attn_out) + hidden)
+
+    def feed_forward(self, hidden: torch.Tensor) -> torch.Tensor:
+        return self.ffn_norm(F.linear(self.act(F.linear(hidden, *self.ffn_in)), *self.ffn_out) + hidden)
+
+
+class FastSkimReader:
+    """Runs a `BlockSkimForQuestionAnswering` for answers only. Build it once per loaded model (it keeps fused
+    copies of the weights); call it like the model with `skim`/`threshold`; returns a `SkimQAOutput` without
+    attentions. Batch padding is supported (blocks kept differ per example: survivors are padded to the batch's
+    longest)."""
+
+    def __init__(self, model: BlockSkimForQuestionAnswering):
+        cfg = model.config
+        self.model = model
+        self.embeddings = model.bert.embeddings
+        self.layers = [_FastLayer(layer, cfg.num_attention_heads) for layer in model.bert.encoder.layer]
+        self.predictors = {int(i): _FastPredictor(p) for i, p in model.skim_predictors.items()}
+        self.qa = (model.qa_outputs.weight, model.qa_outputs.bias)
+        self.block_size = cfg.skim_block_size
+        self.scale = 1.0 / math.sqrt(cfg.hidden_size // cfg.num_attention_heads)
+
+    @torch.inference_mode()
+    def __call__(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        token_type_ids: torch.Tensor | None = None,
+        threshold: float | None = None,
+        skim: bool = True,
+    ) -> SkimQAOutput:
+        bs = self.block_size
+        threshold = self.model.config.skim_threshold if threshold is None else threshold
+        batch, length = input_ids.shape
+        device = input_ids.device
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        if token_type_ids is None:
+            token_type_ids = torch.zeros_like(input_ids)
+        num_blocks = math.ceil(length / bs)
+        padded = num_blocks * bs
+        real = F.pad(attention_mask.bool(), (0, padded - length))  # (B, nb*bs)
+        scorable = (F.pad(token_type_ids.bool(), (0, padded - length)) & real).view(batch, num_blocks, bs).any(-1)
+        frame = attention_mask.bool() & ~token_type_ids.bool()  # never dropped: [CLS], question, [SEP]s
+        frame[torch.arange(batch, device=device), attention_mask.sum(1) - 1] = True
+        frame = F.pad(frame, (0, padded - length))
+        alive = real.view(batch, num_blocks, bs).any(-1)
+
+        hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        positions = torch.arange(length, device=device).expand(batch, length)
+        valid = attention_mask.bool()
+        all_valid = bool(valid.all())  # no batch padding: attention needs no mask at all
+        row_of = None  # (B, nb*bs) current row of each original position once a cut has happened
+
+        keep_probs, alive_per_layer, layer_tokens = [], [], []
+        for i, layer in enumerate(self.layers):
+            layer_tokens.append(valid.sum(1))
+            q, k, v = layer.qkv_heads(hidden)
+            mask = None if all_valid else valid[:, None, None, :]
+            block_probs = torch.full((batch, num_blocks), float("nan"), device=device)
+            if skim and i in self.predictors:
+                context, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+                    q, k, v, attn_mask=None if mask is None else _additive(mask, q.dtype), scale=self.scale
+                )
+                scored = scorable & alive
+                if bool(scored.any()):
+                    squares = self._diagonal_squares(q, k, lse, scored, real, row_of)
+                    block_probs[scored] = self.predictors[i].keep_prob(squares)
+            else:
+                context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
+            attn_out = layer.attention_output(context, hidden)
+
+            if skim and i in self.predictors and threshold > 0:
+                scored = scorable & alive
+                drop = scored if threshold >= 1 else scored & (block_probs < threshold)
+                if bool(drop.any()):
+                    alive = alive & ~drop
+                    safe = positions.masked_fill(~valid, 0)
+                    keep = valid & (alive.gather(1, safe // bs) | frame.gather(1, safe))
+                    attn_out, positions, valid = _gather_rows(keep, attn_out, positions)
+                    all_valid = bool(valid.all())
+                    row_of = torch.full((batch, padded + 1), -1, dtype=torch.long, device=device)
+                    rows = torch.arange(positions.shape[1], device=device).expand_as(positions)
+                    row_of.scatter_(1, positions.masked_fill(~valid, padded), rows)
+                    row_of = row_of[:, :-1]
+            keep_probs.append(block_probs)
+            alive_per_layer.append(alive)
+            hidden = layer.feed_forward(attn_out)
+
+        logits = F.linear(hidden, *self.qa).float().masked_fill(~valid[..., None], float("-inf"))
+        full = torch.full((batch, length + 1, 2), float("-inf"), device=device)  # spare slot for batch padding
+        full.scatter_(1, positions.masked_fill(~valid, length)[..., None].expand(-1, -1, 2), logits)
+        return SkimQAOutput(
+            start_logits=full[:, :length, 0],
+            end_logits=full[:, :length, 1],
+            keep_probs=tuple(keep_probs),
+            alive=tuple(alive_per_layer),
+            layer_tokens=torch.stack(layer_tokens, 1),
+        )
+
+    def _diagonal_squares(self, q, k, lse, scored, real, row_of) -> torch.Tensor:
+        """The attention probabilities among each scored block's own positions, `(N, H, bs, bs)` for the N
+        scored blocks in batch order, zero for positions that are padding or beyond the sequence."""
+        bs = self.block_size
+        batch, heads, _, dim = q.shape
+        example, block = scored.nonzero(as_tuple=True)  # (N,) each
+        original = block[:, None] * bs + torch.arange(bs, device=q.device)  # (N, bs) original positions
+        present = real[example[:, None], original]  # (N, bs)
+        rows = original if row_of is None else row_of[example[:, None], original]
+        rows = rows.clamp(min=0).clamp(max=q.shape[2] - 1)  # beyond-sequence rows are masked by `present`
+        q_sq = q[example[:, None], :, rows].transpose(1, 2)  # (N, H, bs, dh)
+        k_sq = k[example[:, None], :, rows].transpose(1, 2)
+        lse_sq = lse[example[:, None], :, rows].transpose(1, 2)  # (N, H, bs)
+        scores = torch.matmul(q_sq, k_sq.transpose(-1, -2)) * self.scale - lse_sq[..., None]
+        both = present[:, None, :, None] & present[:, None, None, :]
+        return scores.exp().masked_fill(~both, 0.0).to(q.dtype)
+
+
+def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, torch.finfo(dtype).min)
+
+
+def _gather_rows(keep: torch.Tensor, hidden: torch.Tensor, positions: torch.Tensor):
+    """Physically remove the rows where `keep` is False, survivors in order, padded to the batch's longest."""
+    if keep.shape[0] == 1:  # batch of one: no padding, a plain index_select
+        index = keep[0].nonzero().squeeze(1)
+        return hidden[:, index], positions[:, index], torch.ones(1, index.numel(), dtype=torch.bool, device=keep.device)
+    new_length = int(keep.sum(1).max())
+    order = torch.argsort(keep.int(), dim=1, descending=True, stable=True)[:, :new_length]
+    hidden = hidden.gather(1, order[..., None].expand(-1, -1, hidden.shape[-1]))
+    return hidden, positions.gather(1, order), keep.gather(1, order)
+
+
+__all__ = ["FastSkimReader"]

@@ -1,0 +1,121 @@
+"""The inference fast path must make exactly the trace path's decisions; the benchmark must time honest inputs."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from skim.bench import bench_inputs, flops
+from skim.cli import main
+from skim.fast import FastSkimReader
+from tests.conftest import tiny_model
+from tests.test_cli import PASSAGE
+
+THRESHOLDS = [0.0, 0.3, 0.5, 0.7, 1.0]
+
+
+def padded_batch(tokenizer):
+    questions = ["Who wrote it?", "When was the first edition printed and what did it cost?", "Where?"]
+    passages = [PASSAGE, PASSAGE[:150], PASSAGE[40:260]]
+    return tokenizer(questions, passages, return_tensors="pt", padding=True, return_token_type_ids=True)
+
+
+@pytest.mark.parametrize("threshold", THRESHOLDS)
+def test_fast_path_matches_the_models_forward(tokenizer, threshold):
+    model = tiny_model()
+    fast = FastSkimReader(model)
+    inputs = padded_batch(tokenizer)
+    for rows in ([0], [0, 1, 2]):  # batch of one (no mask) and a padded batch
+        batch = {k: v[rows] for k, v in inputs.items()}
+        with torch.no_grad():
+            slow = model(**batch, threshold=threshold, skim=True)
+        quick = fast(**batch, threshold=threshold)
+        for a, b in zip(slow.alive, quick.alive):
+            assert torch.equal(a, b)
+        for a, b in zip(slow.keep_probs, quick.keep_probs):
+            assert torch.allclose(a, b, atol=1e-5, equal_nan=True)
+        assert torch.equal(slow.layer_tokens, quick.layer_tokens)
+        assert torch.equal(torch.isfinite(slow.start_logits), torch.isfinite(quick.start_logits))
+        assert torch.allclose(slow.start_logits, quick.start_logits, atol=1e-5)
+        assert torch.allclose(slow.end_logits, quick.end_logits, atol=1e-5)
+
+
+def test_some_threshold_really_drops_blocks_in_that_comparison(tokenizer):
+    """Guards the test above: agreement on runs that drop nothing would prove little."""
+    out = FastSkimReader(tiny_model())(**padded_batch(tokenizer), threshold=0.5)
+    assert not out.alive[-1].all() and out.alive[-1].any()
+
+
+@pytest.mark.parametrize("threshold", [0.0, 0.5])
+def test_reader_gives_the_same_answer_and_decisions_with_and_without_attention(tiny_reader, threshold):
+    question = "When did she win the Nobel Prize?"
+    fast = tiny_reader(question, PASSAGE, threshold=threshold, attention="none")
+    traced = tiny_reader(question, PASSAGE, threshold=threshold, attention="heads")
+    assert fast.answer.text == traced.answer.text and fast.answer.start_char == traced.answer.start_char
+    assert math.isclose(fast.answer.score, traced.answer.score, rel_tol=1e-4)
+    assert fast.kept_fraction == traced.kept_fraction
+    for a, b in zip(fast.layers, traced.layers):
+        assert (a.kept_blocks, a.dropped_blocks) == (b.kept_blocks, b.dropped_blocks)
+        assert a.keep_prob.keys() == b.keep_prob.keys()
+        assert all(math.isclose(a.keep_prob[k], b.keep_prob[k], abs_tol=1e-4) for k in a.keep_prob)
+    assert fast.attention == [] and traced.attention
+
+
+def squad_rows() -> list[dict]:
+    """Two articles of several paragraphs, answers at known offsets."""
+    rows = []
+    for title in ("Rivers", "Mountains"):
+        for p in range(6):
+            context = f"Paragraph {p} of {title}. " + f"The {title.lower()} section number {p} has filler words. " * 6
+            answer = f"section number {p}"
+            rows.append({"id": f"{title}{p}", "title": title, "context": context, "question": f"Which section is {p}?",
+                         "answers": {"text": [answer], "answer_start": [context.index(answer)]}})
+    return rows
+
+
+def test_bench_inputs_are_full_length_windows_holding_the_gold_answer(tokenizer):
+    items = bench_inputs(tokenizer, squad_rows(), seq_len=128, n=4)
+    assert len(items) == 4
+    for item in items:
+        window = item["window"]
+        assert len(window.input_ids) == 128
+        spans = [o for o in window.offsets if o is not None]
+        answer = item["answers"][0]
+        at = item["context"].find(answer, spans[0][0])
+        assert 0 <= at and at + len(answer) <= spans[-1][1]
+
+
+def test_native_inputs_are_the_paragraph_alone(tokenizer):
+    rows = squad_rows()
+    items = bench_inputs(tokenizer, rows, seq_len=384, n=3, native=True)
+    assert [item["context"] for item in items] == [rows[0]["context"], rows[4]["context"], rows[8]["context"]]
+
+
+def test_flops_grow_with_tokens_and_a_cut_saves_feed_forward_work():
+    full = flops([100, 100], [100, 100], 32, 64)
+    assert flops([100, 50], [50, 50], 32, 64) < full < flops([200, 200], [200, 200], 32, 64)
+
+
+def test_bench_cli_json_contract(capsys, tmp_path, tiny_model_dir):
+    data = tmp_path / "dev.json"
+    paragraphs = {}
+    for row in squad_rows():
+        paragraphs.setdefault(row["title"], []).append(
+            {"context": row["context"], "qas": [{"id": row["id"], "question": row["question"],
+                                                 "answers": [{"text": row["answers"]["text"][0],
+                                                              "answer_start": row["answers"]["answer_start"][0]}]}]}
+        )
+    data.write_text(json.dumps({"data": [{"title": t, "paragraphs": p} for t, p in paragraphs.items()]}))
+    code = main(["bench", "--model", str(tiny_model_dir), "--data", str(data), "--seq-len", "128", "--n", "2",
+                 "--repeats", "1", "--threshold", "0.5", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert {"seq_len", "batch_size", "dtype", "n", "hf_ms", "full_ms", "skim_ms", "speedup_vs_hf", "speedup_vs_full",
+            "kept_fraction", "limit_speedup", "f1_hf", "f1_skim", "flops_ratio_padded_512"} <= set(result)
+    assert result["seq_len"] == 128 and result["n"] == 2 and result["dtype"] == "float32"
+    assert 0 < result["kept_fraction"] <= 1 and math.isclose(result["limit_speedup"], 1 / result["kept_fraction"])
+    # Same weights: the HF model and ours with skimming off give the same answers.
+    assert math.isclose(result["f1_hf"], result["f1_full"], abs_tol=1e-6)
