@@ -149,6 +149,10 @@ def run_bench(
     runners = {"hf": lambda x: hf(**x), "full": lambda x: fast(**x, skim=False)}
     for t in thresholds:
         runners[f"skim@{t}"] = lambda x, t=t: fast(**x, threshold=t)
+    if batch_size > 1:  # survivors padded to the batch's longest, matmuls on padding too: what packing saves
+        padded_fast = FastSkimReader(model, pack=False)
+        for t in thresholds:
+            runners[f"padded@{t}"] = lambda x, t=t: padded_fast(**x, threshold=t)
 
     times: dict[str, list[float]] = defaultdict(list)
     f1s: dict[str, list[float]] = defaultdict(list)
@@ -196,6 +200,7 @@ def run_bench(
                 "f1_hf": 100 * statistics.mean(f1s["hf"]),
                 "f1_full": 100 * statistics.mean(f1s["full"]),
                 "f1_skim": 100 * statistics.mean(f1s[f"skim@{t}"]),
+                "skim_padded_ms": statistics.mean(times[f"padded@{t}"]) if batch_size > 1 else None,
                 "flops_ratio": flop_sums[t][1] / flop_sums[t][0],
                 "flops_ratio_padded_512": flops([512] * cfg.num_hidden_layers, [512] * cfg.num_hidden_layers,
                                                 cfg.hidden_size, cfg.intermediate_size) * len(items) / flop_sums[t][2],

@@ -55,18 +55,29 @@ class _FastLayer:
         self.ffn_norm = layer.output.LayerNorm
         self.heads = num_heads
 
-    def qkv_heads(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def qkv_heads(self, hidden: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
         batch, length, width = hidden.shape
-        qkv = F.linear(hidden, *self.qkv).view(batch, length, 3, self.heads, width // self.heads)
+        qkv = _on_rows(lambda h: F.linear(h, *self.qkv), rows, hidden).view(batch, length, 3, self.heads, -1)
         return qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 × (B, H, T, dh)
 
-    def attention_output(self, context: torch.Tensor, hidden: torch.Tensor) -> torch.Tensor:
+    def attention_output(self, context: torch.Tensor, hidden: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         batch, _, length, _ = context.shape
         merged = context.transpose(1, 2).reshape(batch, length, -1)
-        return self.attn_norm(F.linear(merged, *self.attn_out) + hidden)
+        return _on_rows(lambda m, h: self.attn_norm(F.linear(m, *self.attn_out) + h), rows, merged, hidden)
 
-    def feed_forward(self, hidden: torch.Tensor) -> torch.Tensor:
-        return self.ffn_norm(F.linear(self.act(F.linear(hidden, *self.ffn_in)), *self.ffn_out) + hidden)
+    def feed_forward(self, hidden: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+        return _on_rows(
+            lambda h: self.ffn_norm(F.linear(self.act(F.linear(h, *self.ffn_in)), *self.ffn_out) + h), rows, hidden
+        )
+
+
+def _on_rows(fn, rows: torch.Tensor | None, *tensors: torch.Tensor) -> torch.Tensor:
+    """Apply a per-token function to the real rows only (`rows (B, T)` True), so that batch padding, which grows
+    when examples in a batch keep different numbers of blocks, costs no matmul work. `rows=None`: every row."""
+    if rows is None:
+        return fn(*tensors)
+    out = fn(*(t[rows] for t in tensors))  # (N, D') packed
+    return out.new_zeros(*rows.shape, out.shape[-1]).index_put_((rows,), out)
 
 
 class FastSkimReader:
@@ -75,8 +86,9 @@ class FastSkimReader:
     attentions. Batch padding is supported (blocks kept differ per example: survivors are padded to the batch's
     longest)."""
 
-    def __init__(self, model: BlockSkimForQuestionAnswering):
+    def __init__(self, model: BlockSkimForQuestionAnswering, pack: bool = True):
         cfg = model.config
+        self.pack = pack  # matmuls on real rows only; False = on the padded batch (for the benchmark's comparison)
         self.model = model
         self.embeddings = model.bert.embeddings
         self.layers = [_FastLayer(layer, cfg.num_attention_heads) for layer in model.bert.encoder.layer]
@@ -120,7 +132,8 @@ class FastSkimReader:
         keep_probs, alive_per_layer, layer_tokens = [], [], []
         for i, layer in enumerate(self.layers):
             layer_tokens.append(valid.sum(1))
-            q, k, v = layer.qkv_heads(hidden)
+            rows = None if all_valid or not self.pack else valid
+            q, k, v = layer.qkv_heads(hidden, rows)
             mask = None if all_valid else valid[:, None, None, :]
             block_probs = torch.full((batch, num_blocks), float("nan"), device=device)
             if skim and i in self.predictors:
@@ -133,7 +146,7 @@ class FastSkimReader:
                     block_probs[scored] = self.predictors[i].keep_prob(squares)
             else:
                 context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
-            attn_out = layer.attention_output(context, hidden)
+            attn_out = layer.attention_output(context, hidden, rows)
 
             if skim and i in self.predictors and threshold > 0:
                 scored = scorable & alive
@@ -144,13 +157,14 @@ class FastSkimReader:
                     keep = valid & (alive.gather(1, safe // bs) | frame.gather(1, safe))
                     attn_out, positions, valid = _gather_rows(keep, attn_out, positions)
                     all_valid = bool(valid.all())
+                    rows = None if all_valid or not self.pack else valid
                     row_of = torch.full((batch, padded + 1), -1, dtype=torch.long, device=device)
-                    rows = torch.arange(positions.shape[1], device=device).expand_as(positions)
-                    row_of.scatter_(1, positions.masked_fill(~valid, padded), rows)
+                    row_numbers = torch.arange(positions.shape[1], device=device).expand_as(positions)
+                    row_of.scatter_(1, positions.masked_fill(~valid, padded), row_numbers)
                     row_of = row_of[:, :-1]
             keep_probs.append(block_probs)
             alive_per_layer.append(alive)
-            hidden = layer.feed_forward(attn_out)
+            hidden = layer.feed_forward(attn_out, rows)
 
         logits = F.linear(hidden, *self.qa).float().masked_fill(~valid[..., None], float("-inf"))
         full = torch.full((batch, length + 1, 2), float("-inf"), device=device)  # spare slot for batch padding

@@ -23,10 +23,11 @@ def padded_batch(tokenizer):
     return tokenizer(questions, passages, return_tensors="pt", padding=True, return_token_type_ids=True)
 
 
+@pytest.mark.parametrize("pack", [True, False])
 @pytest.mark.parametrize("threshold", THRESHOLDS)
-def test_fast_path_matches_the_models_forward(tokenizer, threshold):
+def test_fast_path_matches_the_models_forward(tokenizer, threshold, pack):
     model = tiny_model()
-    fast = FastSkimReader(model)
+    fast = FastSkimReader(model, pack=pack)
     inputs = padded_batch(tokenizer)
     for rows in ([0], [0, 1, 2]):  # batch of one (no mask) and a padded batch
         batch = {k: v[rows] for k, v in inputs.items()}
