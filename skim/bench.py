@@ -136,11 +136,12 @@ def run_bench(
     dtype: str = "float32",
     repeats: int = 5,
     native: bool = False,
+    skim_layers: list[int] | None = None,
 ) -> list[dict]:
     """One result dict (the CLI's JSON keys) per threshold; the HF and full timings are shared by all."""
     model, tokenizer = load_model(model_dir)
     thresholds = [model.config.skim_threshold] if thresholds is None else thresholds
-    fast = FastSkimReader(model)
+    fast = FastSkimReader(model, layers=skim_layers)
     hf = AutoModelForQuestionAnswering.from_pretrained(str(model_dir or "assets/model"), attn_implementation="sdpa")
     hf.eval()
     items = bench_inputs(tokenizer, rows, seq_len, n, native)
@@ -150,7 +151,7 @@ def run_bench(
     for t in thresholds:
         runners[f"skim@{t}"] = lambda x, t=t: fast(**x, threshold=t)
     if batch_size > 1:  # survivors padded to the batch's longest, matmuls on padding too: what packing saves
-        padded_fast = FastSkimReader(model, pack=False)
+        padded_fast = FastSkimReader(model, pack=False, layers=skim_layers)
         for t in thresholds:
             runners[f"padded@{t}"] = lambda x, t=t: padded_fast(**x, threshold=t)
 
@@ -190,6 +191,7 @@ def run_bench(
                 "n": len(items),
                 "threshold": t,
                 "threads": torch.get_num_threads(),
+                "skim_layers": sorted(fast.predictors),
                 "hf_ms": hf_ms,
                 "full_ms": full_ms,
                 "skim_ms": skim_ms,

@@ -127,7 +127,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     thresholds = SWEEP_THRESHOLDS if args.sweep else (None if args.threshold is None else [args.threshold])
     results = run_bench(
-        args.model, rows, args.seq_len, args.batch_size, args.n, thresholds, args.dtype, args.repeats, args.native
+        args.model, rows, args.seq_len, args.batch_size, args.n, thresholds, args.dtype, args.repeats, args.native,
+        args.skim_layers,
     )
     if args.sweep:
         for path in write_pareto(results, args.output_dir):
@@ -198,6 +199,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="bfloat16 = CPU autocast")
     p.add_argument("--repeats", type=int, default=5, help="timed calls per input; the median counts")
     p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    p.add_argument("--skim-layers", type=int, nargs="+", help="skim only after these layers (default: all)")
     p.add_argument("--sweep", action="store_true", help="all thresholds; writes pareto.json/.html/.png")
     p.add_argument("--output-dir", default="results", help="where --sweep writes its files")
     p.add_argument("--output", help="also write the result to this JSON file")

@@ -86,13 +86,17 @@ class FastSkimReader:
     attentions. Batch padding is supported (blocks kept differ per example: survivors are padded to the batch's
     longest)."""
 
-    def __init__(self, model: BlockSkimForQuestionAnswering, pack: bool = True):
+    def __init__(self, model: BlockSkimForQuestionAnswering, pack: bool = True, layers: list[int] | None = None):
         cfg = model.config
         self.pack = pack  # matmuls on real rows only; False = on the padded batch (for the benchmark's comparison)
         self.model = model
         self.embeddings = model.bert.embeddings
         self.layers = [_FastLayer(layer, cfg.num_attention_heads) for layer in model.bert.encoder.layer]
-        self.predictors = {int(i): _FastPredictor(p) for i, p in model.skim_predictors.items()}
+        # `layers`: skim only after these layers (default: every layer with a predictor), e.g. to leave out layer
+        # 0, whose hidden states have not yet seen the question.
+        self.predictors = {
+            int(i): _FastPredictor(p) for i, p in model.skim_predictors.items() if layers is None or int(i) in layers
+        }
         self.qa = (model.qa_outputs.weight, model.qa_outputs.bias)
         self.block_size = cfg.skim_block_size
         self.scale = 1.0 / math.sqrt(cfg.hidden_size // cfg.num_attention_heads)
