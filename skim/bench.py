@@ -23,6 +23,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForQuestionAnswering
 
+from .data import article_paragraphs, lengthen
 from .fast import FastSkimReader
 from .inference import load_model
 from .metrics import best_over_truths, f1_score
@@ -34,17 +35,13 @@ logger = logging.getLogger(__name__)
 def bench_inputs(tokenizer, rows: list[dict], seq_len: int, n: int, native: bool = False) -> list[dict]:
     """`n` questions spread evenly over `rows`, each as one window (`seq_len` tokens unless `native`) holding
     the gold answer: `{"window": Window, "context": str, "answers": [...]}`."""
-    paragraphs: dict[str, list[str]] = defaultdict(list)
-    for row in rows:
-        article = paragraphs[row["title"]]
-        if not article or article[-1] != row["context"]:
-            article.append(row["context"])
+    paragraphs = article_paragraphs(rows)
     step = max(1, len(rows) // n)
     inputs = []
     for row in rows[::step]:
         context, start = row["context"], row["answers"]["answer_start"][0]
         if not native:
-            context, start = _lengthen(tokenizer, row, paragraphs[row["title"]], seq_len)
+            context, start = lengthen(row, paragraphs[row["title"]], lambda text: _tokens(tokenizer, text) >= seq_len)
         end = start + len(row["answers"]["text"][0])
         windows = make_windows(tokenizer, row["question"], context, seq_len, min(128, seq_len // 3))
         holding = [w for w in windows if _holds(w, start, end)]
@@ -57,20 +54,8 @@ def bench_inputs(tokenizer, rows: list[dict], seq_len: int, n: int, native: bool
     return inputs
 
 
-def _lengthen(tokenizer, row: dict, article: list[str], seq_len: int) -> tuple[str, int]:
-    """The gold paragraph with neighbours added alternately before and after until it has `seq_len` tokens."""
-    at = article.index(row["context"])
-    before, after, parts = at - 1, at + 1, [row["context"]]
-    start = row["answers"]["answer_start"][0]
-    while len(tokenizer("\n\n".join(parts))["input_ids"]) < seq_len and (before >= 0 or after < len(article)):
-        if before >= 0 and (len(parts) % 2 == 1 or after >= len(article)):
-            parts.insert(0, article[before])
-            start += len(article[before]) + 2
-            before -= 1
-        elif after < len(article):
-            parts.append(article[after])
-            after += 1
-    return "\n\n".join(parts), start
+def _tokens(tokenizer, text: str) -> int:
+    return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
 
 def _holds(window: Window, start: int, end: int) -> bool:

@@ -216,12 +216,14 @@ def build_parser() -> ArgumentParser:
     for name, kind in [
         ("max-length", int), ("stride", int), ("batch-size", int), ("grad-accum", int), ("lr", float),
         ("predictor-lr", float), ("epochs", float), ("max-steps", int), ("warmup", float),
-        ("join-fraction", float), ("skim-alpha", float), ("skim-beta", float), ("skim-threshold", float),
+        ("join-fraction", float), ("fill-chars", int), ("skim-alpha", float), ("skim-beta", float), ("skim-threshold", float),
         ("checkpoint-minutes", float), ("time-limit-minutes", float), ("eval-questions", int), ("seed", int),
     ]:
         p.add_argument(f"--{name}", type=kind)
     p.add_argument("--skim-layers", type=int, nargs="+", help="layers with a predictor (default: all)")
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"])
+    p.add_argument("--predictors-only", action="store_true", default=None,
+                   help="second stage: freeze the encoder and QA head (start from a trained --base), train predictors")
     p.add_argument("--eval-data", help="SQuAD dev JSON for a quick eval at each checkpoint")
     p.set_defaults(func=cmd_train)
     return parser

@@ -31,8 +31,13 @@ def read_squad_json(path: str | Path) -> list[dict]:
         raise InputError(f"{path} is not a SQuAD JSON file ({err.__class__.__name__}: {err})") from None
     except OSError as err:
         raise InputError(f"cannot read {path}: {err.strerror or err}") from None
+    return squad_rows(raw, str(path))
+
+
+def squad_rows(raw: object, name: str = "the file") -> list[dict]:
+    """Flatten already parsed official-format SQuAD JSON (e.g. an upload); `name` is how errors refer to it."""
     if not isinstance(raw, dict) or not isinstance(raw.get("data"), list):
-        raise InputError(f'{path} is not in SQuAD format: expected {{"data": [...]}} at the top')
+        raise InputError(f'{name} is not in SQuAD format: expected {{"data": [...]}} at the top')
     rows = []
     try:
         for article in raw["data"]:
@@ -53,9 +58,9 @@ def read_squad_json(path: str | Path) -> list[dict]:
                         }
                     )
     except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"{path} is not in SQuAD format (missing or bad field {err})") from None
+        raise InputError(f"{name} is not in SQuAD format (missing or bad field {err})") from None
     if not rows:
-        raise InputError(f"{path} holds no questions")
+        raise InputError(f"{name} holds no questions")
     return rows
 
 
@@ -100,6 +105,54 @@ def join_neighbours(ds: Dataset, fraction: float, seed: int = 0) -> Dataset:
         return row
 
     return ds.map(extend, load_from_cache_file=False, desc="joining neighbour paragraphs")
+
+
+def article_paragraphs(rows) -> dict[str, list[str]]:
+    """Each article's paragraphs in order, from rows (dicts or a `Dataset`) that list questions paragraph by paragraph."""
+    paragraphs: dict[str, list[str]] = {}
+    for row in rows:
+        article = paragraphs.setdefault(row["title"], [])
+        if not article or article[-1] != row["context"]:
+            article.append(row["context"])
+    return paragraphs
+
+
+def lengthen(row: dict, article: list[str], long_enough, before_first: bool = True) -> tuple[str, int]:
+    """The gold paragraph with the article's neighbours added alternately before and after it (starting before
+    when `before_first`) until `long_enough(text)` or the article runs out. Returns `(context, answer_start)`."""
+    at = article.index(row["context"])
+    before, after, parts = at - 1, at + 1, [row["context"]]
+    start = row["answers"]["answer_start"][0] if row["answers"]["answer_start"] else 0
+    turn_before = before_first
+    while not long_enough("\n\n".join(parts)) and (before >= 0 or after < len(article)):
+        if before >= 0 and (turn_before or after >= len(article)):
+            parts.insert(0, article[before])
+            start += len(article[before]) + 2
+            before -= 1
+        else:
+            parts.append(article[after])
+            after += 1
+        turn_before = not turn_before
+    return "\n\n".join(parts), start
+
+
+def fill_with_neighbours(ds: Dataset, fraction: float, min_chars: int, seed: int = 0) -> Dataset:
+    """Give a `fraction` of the questions a passage of at least `min_chars` characters: neighbours on both sides
+    of the gold paragraph (which side first is random), so that the gold paragraph sits anywhere in a long
+    input, as in real documents. The predictors learn where the answer is, not where the first paragraph is."""
+    paragraphs = article_paragraphs(ds)
+    rng = random.Random(seed)
+
+    def extend(row: dict) -> dict:
+        if rng.random() >= fraction:
+            return row
+        context, start = lengthen(row, paragraphs[row["title"]], lambda text: len(text) >= min_chars, rng.random() < 0.5)
+        shift = start - row["answers"]["answer_start"][0]
+        row["context"] = context
+        row["answers"] = {"text": row["answers"]["text"], "answer_start": [s + shift for s in row["answers"]["answer_start"]]}
+        return row
+
+    return ds.map(extend, load_from_cache_file=False, desc="filling passages with neighbour paragraphs")
 
 
 def prepare_train_features(

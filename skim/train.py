@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from .data import join_neighbours, load_squad, read_squad_json, train_features
+from .data import fill_with_neighbours, join_neighbours, load_squad, read_squad_json, train_features
 from .evaluate import evaluate
 from .inference import Reader
 from .modeling import BlockSkimForQuestionAnswering
@@ -52,6 +52,8 @@ class TrainConfig:
     epochs: float = 2.0
     warmup: float = 0.06
     join_fraction: float = 0.3  # share of questions whose passage gets a neighbouring paragraph
+    fill_chars: int = 0  # >0: those passages get neighbours on both sides up to this many characters instead
+    predictors_only: bool = False  # second stage: encoder and QA head frozen, only the skim predictors learn
     skim_alpha: float = 0.1
     skim_beta: float = 20.0
     skim_layers: list[int] | None = None
@@ -139,8 +141,11 @@ def train(cfg: TrainConfig) -> Path:
 
     with accelerator.main_process_first():
         rows = load_squad(cfg.data, cfg.dataset, split="train")
-        rows = join_neighbours(rows, cfg.join_fraction, seed=cfg.seed)
-        source = f"{cfg.data or cfg.dataset}|join={cfg.join_fraction}|seed={cfg.seed}"
+        if cfg.fill_chars:
+            rows = fill_with_neighbours(rows, cfg.join_fraction, cfg.fill_chars, seed=cfg.seed)
+        else:
+            rows = join_neighbours(rows, cfg.join_fraction, seed=cfg.seed)
+        source = f"{cfg.data or cfg.dataset}|join={cfg.join_fraction}|fill={cfg.fill_chars}|seed={cfg.seed}"
         features = train_features(rows, tokenizer, cfg.max_length, cfg.stride, scratch, source)
     lengths = [len(ids) for ids in features["input_ids"]]
     generator = torch.Generator()
@@ -152,10 +157,13 @@ def train(cfg: TrainConfig) -> Path:
     )
     predictor_params = [p for n, p in model.named_parameters() if n.startswith("skim_predictors")]
     encoder_params = [p for n, p in model.named_parameters() if not n.startswith("skim_predictors")]
-    optimizer = torch.optim.AdamW(
-        [{"params": encoder_params, "lr": cfg.lr}, {"params": predictor_params, "lr": cfg.predictor_lr}],
-        weight_decay=cfg.weight_decay,
-    )
+    if cfg.predictors_only:  # no gradient reaches the encoder, so its backward pass is never built
+        for param in encoder_params:
+            param.requires_grad_(False)
+    groups = [{"params": predictor_params, "lr": cfg.predictor_lr}]
+    if not cfg.predictors_only:
+        groups.insert(0, {"params": encoder_params, "lr": cfg.lr})
+    optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
     total_steps = cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch)
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup * total_steps), total_steps)
@@ -191,6 +199,8 @@ def train(cfg: TrainConfig) -> Path:
         total=total_steps, initial=state.step, desc="training", unit="step", disable=not accelerator.is_local_main_process
     )
     model.train()
+    if cfg.predictors_only:
+        accelerator.unwrap_model(model).bert.eval()  # a frozen encoder: no dropout, the attention inference sees
     stop = False
     while state.step < total_steps and not stop:
         generator.manual_seed(cfg.seed + state.epoch)  # same order on resume

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import torch
 from datasets import Dataset
 
-from skim.data import join_neighbours, prepare_train_features
+from skim.data import fill_with_neighbours, join_neighbours, prepare_train_features
 from skim.train import TrainConfig, train
 
 PARAGRAPHS = [
@@ -79,13 +80,39 @@ def test_features_label_the_answer_tokens(tokenizer):
     assert tokenizer.decode(features["input_ids"][0][start : end + 1]) == "1911"
 
 
-def test_joined_passages_keep_the_answer_offsets():
+def curie_rows() -> list[dict]:
     rows = []
     for p, question, answer in QUESTIONS:
         rows.append({"id": question, "title": "Curie", "context": PARAGRAPHS[p], "question": question,
                      "answers": {"text": [answer], "answer_start": [PARAGRAPHS[p].index(answer)]}})
-    joined = join_neighbours(Dataset.from_list(rows), fraction=1.0, seed=0)
+    return rows
+
+
+def test_joined_passages_keep_the_answer_offsets():
+    joined = join_neighbours(Dataset.from_list(curie_rows()), fraction=1.0, seed=0)
     for row in joined:
         start = row["answers"]["answer_start"][0]
         assert row["context"][start : start + len(row["answers"]["text"][0])] == row["answers"]["text"][0]
         assert len(row["context"]) > max(len(p) for p in PARAGRAPHS)
+
+
+def test_filled_passages_reach_the_length_keep_offsets_and_put_the_answer_anywhere():
+    filled = fill_with_neighbours(Dataset.from_list(curie_rows()), fraction=1.0, min_chars=140, seed=0)
+    starts = []
+    for row in filled:
+        start = row["answers"]["answer_start"][0]
+        assert row["context"][start : start + len(row["answers"]["text"][0])] == row["answers"]["text"][0]
+        assert len(row["context"]) >= 140
+        starts.append(start)
+    assert min(starts) < 60 < max(starts)  # not always in the first paragraph
+
+
+def test_predictors_only_stage_changes_nothing_but_the_predictors(tmp_path, tiny_model_dir):
+    from safetensors.torch import load_file
+
+    output = train(config(tmp_path, tiny_model_dir, max_steps=4, predictors_only=True))
+    before, after = load_file(tiny_model_dir / "model.safetensors"), load_file(output / "model.safetensors")
+    # The export is float16: compare with the start rounded the same way.
+    changed = {k for k in after if not torch.equal(after[k], before[k].to(after[k].dtype))}
+    changed -= {k for k in changed if k.endswith("num_batches_tracked")}
+    assert changed and all(k.startswith("skim_predictors") for k in changed)
