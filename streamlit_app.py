@@ -12,10 +12,11 @@ st.set_page_config(page_title="Block-Skim Explorer", page_icon=":material/conten
 reader = get_reader()
 if reader is None:  # get_reader has said why; no page can work without a model
     st.stop()
-init_state(reader.model.config.skim_threshold)
+init_state(reader.model.config)
 page = st.navigation(
     [
         st.Page("app/pages/explore.py", title="Explore", icon=":material/search:", url_path="explore", default=True),
+        st.Page("app/pages/dataset.py", title="Dataset", icon=":material/table_view:", url_path="dataset"),
         st.Page("app/pages/about.py", title="About", icon=":material/info:", url_path="about"),
     ]
 )

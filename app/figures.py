@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from skim import SkimTrace
 from skim.trace import AttentionMap, Block
 
-from .palette import ANSWER, DROP_MARK, KEEP_SCALE
+from .palette import ANSWER, DROP_MARK, GOLD, KEEP_SCALE
 
 SNIPPET_CHARS = 70
 MAX_TICK_LABELS = 48  # beyond this tick labels overlap; the hover still names every token
@@ -36,9 +36,9 @@ def keep_prob_grid(trace: SkimTrace) -> np.ndarray:
     return grid
 
 
-def skim_map_figure(trace: SkimTrace) -> go.Figure:
+def skim_map_figure(trace: SkimTrace, gold: Block | None = None) -> go.Figure:
     """Layers × blocks heatmap of P(keep). ✕ marks the cell where a block was dropped; the blank cells below it
-    are layers it never reached. The answer's block is outlined."""
+    are layers it never reached. The answer's block is outlined, and the `gold` answer's block dashed."""
     grid = keep_prob_grid(trace)
     dropped_at = trace.block_dropped_at()
     n_layers, n_blocks = grid.shape
@@ -79,17 +79,23 @@ def skim_map_figure(trace: SkimTrace) -> go.Figure:
             showlegend=True,
         )
     )
-    answer_block = trace.answer_block()
-    if answer_block is not None:
-        fig.add_shape(
-            type="rect",
-            x0=answer_block.id - 0.5,
-            x1=answer_block.id + 0.5,
-            y0=-0.5,
-            y1=n_layers - 0.5,
-            line={"color": ANSWER, "width": 3},
-            name="answer block",
-        )
+    # The gold outline sits inside the answer's, so both show when they are the same block.
+    outlines = [
+        (trace.answer_block(), 0.5, {"color": ANSWER, "width": 3}, "model's answer"),
+        (gold, 0.4, {"color": GOLD, "width": 3, "dash": "dash"}, "gold answer"),
+    ]
+    for block, half, line, name in outlines:
+        if block is not None:
+            fig.add_shape(
+                type="rect",
+                x0=block.id - half,
+                x1=block.id + half,
+                y0=-half,
+                y1=n_layers - 1 + half,
+                line=line,
+                name=name,
+                showlegend=True,
+            )
     for b_prev, b in zip(trace.blocks, trace.blocks[1:]):
         if b.window != b_prev.window:  # overlapping windows repeat text: show where a new one starts
             fig.add_vline(x=b.id - 0.5, line={"color": "#555", "dash": "dot", "width": 1})
@@ -158,19 +164,31 @@ def block_rows(positions: list[int], block: Block) -> list[int]:
     return [i for i, p in enumerate(positions) if block.token_start <= p < block.token_end]
 
 
+def head_weights(amap: AttentionMap, head: int | None) -> np.ndarray:
+    """`(T, T)` float32 attention of one head, or the mean over heads (`None`)."""
+    if head is None or amap.head_mean_only:
+        return amap.weights.mean(0, dtype=np.float32)
+    return amap.weights[head].astype(np.float32)
+
+
+def block_square(trace: SkimTrace, layer: int, head: int | None, block: int) -> tuple[np.ndarray, list[int]]:
+    """The `(bs, bs)` diagonal square of `block` in `layer`'s attention (what its skim predictor read, per head)
+    and the window positions of its rows. Raises `ValueError` if the block is gone before `layer`."""
+    amap = attention_map(trace, layer)
+    rows = block_rows(amap.positions, trace.blocks[block])
+    if not rows:
+        raise ValueError(f"block {block} is gone before layer {layer}")
+    return head_weights(amap, head)[np.ix_(rows, rows)], [amap.positions[i] for i in rows]
+
+
 def attention_figure(trace: SkimTrace, layer: int, head: int | None = None, block: int | None = None) -> go.Figure:
     """One `(T, T)` attention matrix of `layer` over the tokens alive there: `head` or the mean over heads
     (`None`); with `block`, only that block's diagonal square, which is what its skim predictor read."""
     amap = attention_map(trace, layer)
-    weights = amap.weights
-    z = weights.mean(0, dtype=np.float32) if head is None or amap.head_mean_only else weights[head].astype(np.float32)
-    rows = list(range(len(amap.positions)))
-    if block is not None:
-        rows = block_rows(amap.positions, trace.blocks[block])
-        if not rows:
-            raise ValueError(f"block {block} is gone before layer {layer}")
-        z = z[np.ix_(rows, rows)]
-    positions = [amap.positions[i] for i in rows]
+    if block is None:
+        z, positions = head_weights(amap, head), amap.positions
+    else:
+        z, positions = block_square(trace, layer, head, block)
     labels = token_labels(trace.windows[amap.window].tokens, positions)
     zmax = float(np.percentile(z, 99)) if z.size else 1.0  # [CLS]/[SEP] soak up attention; cap so the rest shows
     fig = go.Figure(

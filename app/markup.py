@@ -7,16 +7,24 @@ HTML block: `st.markdown` then passes it through as HTML without reading any of 
 from __future__ import annotations
 
 import html
+import re
 
 from skim import SkimTrace
 from skim.trace import Block
 
-from .palette import ANSWER, KEPT, drop_colors
+from .palette import ANSWER, DROP_MARK, KEPT, drop_colors
 
 
 def text_html(text: str) -> str:
     """User text as inert HTML: escaped, newlines as `<br>` (a blank line would end the HTML block)."""
     return html.escape(text.replace("\r\n", "\n").replace("\r", "\n"), quote=False).replace("\n", "<br>")
+
+
+def markdown_text(text: str) -> str:
+    """User text (a path, an error naming one) for Streamlit's Markdown elements (`st.error`, `st.caption`): one
+    line, every ASCII punctuation mark backslash-escaped, so nothing in it becomes a link, emphasis, maths or an
+    icon."""
+    return re.sub(r"([!-/:-@\[-`{-~])", r"\\\1", " ".join(text.split()))
 
 
 def block_color(dropped_at: int | None, num_layers: int) -> str:
@@ -84,3 +92,38 @@ def answer_html(trace: SkimTrace, gold: str | None = None) -> str:
     answer = f'<div class="skim-answer" style="font-size:1.6em;font-weight:600;color:{ANSWER}">'
     score = f'<div style="color:#555;font-size:0.9em">score p(start)·p(end) = {trace.answer.score:.3f}{where}</div>'
     return f"{answer}{text_html(trace.answer.text)}</div>{score}{gold_line}"
+
+
+def why_html(trace: SkimTrace, block: Block, gold: str | None = None, also: list[Block] | None = None) -> str:
+    """Why `block` was dropped or kept, in sentences: the layer and P(keep) that decided, and where the model's
+    answer came from instead. `gold` is the gold answer when `block` holds it; `also` its other holders (the
+    overlapping part of another window)."""
+    dropped_at = trace.block_dropped_at()
+    probs = {layer.layer: layer.keep_prob[str(block.id)] for layer in trace.layers if str(block.id) in layer.keep_prob}
+    where = f"window {block.window}, characters {block.start_char}–{block.end_char}"
+    lines = [
+        f"The gold answer <b>{text_html(gold)}</b> starts in block {block.id} ({where})."
+        if gold
+        else f"Block {block.id} ({where})."
+    ]
+    fate = dropped_at[block.id]
+    if fate is not None:
+        later = "no later layer read it" if fate < trace.num_layers - 1 else "the answer head never saw it"
+        lines.append(
+            f'<b style="color:{DROP_MARK}">Dropped by layer {fate}</b>: its P(keep) there was {probs[fate]:.3f}, below '
+            f"the threshold {trace.threshold:g}, so {later} and no answer could come from it."
+        )
+    elif probs:
+        low = min(probs, key=probs.get)
+        lines.append(f"Kept by every layer; its lowest P(keep) was {probs[low]:.3f}, at layer {low}.")
+    answer_block = trace.answer_block()
+    if answer_block is None:
+        lines.append("The model found no answer.")
+    elif answer_block.id == block.id:
+        lines.append("The model's answer comes from this block.")
+    else:
+        lines.append(f"The model answered from block {answer_block.id} instead.")
+    for other in also or []:
+        other_fate = "kept to the end" if dropped_at[other.id] is None else f"dropped by layer {dropped_at[other.id]}"
+        lines.append(f"Its start is also in block {other.id} of window {other.window}: {other_fate}.")
+    return f'<div class="skim-why">{"<br>".join(lines)}</div>'

@@ -6,6 +6,7 @@ from plotly.colors import sample_colorscale
 
 KEPT = "#c7e9c0"  # light green: survived every layer
 ANSWER = "#1f4fd8"  # outline of the answer span / block
+GOLD = "#8e24aa"  # dashed outline of the gold answer's block: purple stands apart from blue and the red-green scale
 DROP_MARK = "#b2182b"
 KEEP_SCALE = "RdYlGn"  # P(keep): red = skim me, green = keep me
 

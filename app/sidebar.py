@@ -1,4 +1,4 @@
-"""Sidebar controls shared by every page: example, skim threshold, full-model comparison."""
+"""Sidebar controls shared by every page: example, skim threshold, full-model comparison, a second checkpoint."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import streamlit as st
 
 from skim import Reader
 
-from .state import examples, on_example_change, on_threshold_change
+from .markup import markdown_text
+from .state import examples, load_checkpoint, on_example_change, sync_url
 
 
 def render_sidebar(reader: Reader) -> None:
-    """Values live in `st.session_state` (keys `example`, `threshold`, `compare`), set once by `init_state`."""
+    """Values live in `st.session_state` (keys `example`, `threshold`, `compare`, `checkpoint`), set once by
+    `init_state`."""
     titles = {e.key: e.title for e in examples()}
     st.selectbox("Example", list(titles), format_func=titles.get, key="example", on_change=on_example_change)
     st.slider(
@@ -20,7 +22,7 @@ def render_sidebar(reader: Reader) -> None:
         step=0.001,
         format="%.3f",
         key="threshold",
-        on_change=on_threshold_change,
+        on_change=sync_url,
         help="A block whose P(keep) falls below this is removed after that layer. 0 keeps everything; "
         "the paper's scripts use 0.001–0.01.",
     )
@@ -32,3 +34,23 @@ def render_sidebar(reader: Reader) -> None:
         f"Model `{reader.name}` · {cfg.num_hidden_layers} layers · {cfg.num_attention_heads} heads · "
         f"blocks of {cfg.skim_block_size} tokens · default threshold {cfg.skim_threshold:g}"
     )
+    render_checkpoint_field()
+
+
+def render_checkpoint_field() -> None:
+    st.text_input(
+        "Compare with another checkpoint",
+        key="checkpoint",
+        placeholder="/path/to/model directory",
+        help="A local directory as `python -m skim train` exports it: config.json, model.safetensors and the "
+        "tokenizer. Pickled weights (.bin, .pt) are refused. The explorer then shows its answer beside the default's.",
+    )
+    checkpoint = load_checkpoint(st.session_state.checkpoint)
+    if checkpoint.error:
+        st.error(f"Cannot load this checkpoint: {markdown_text(checkpoint.error)}")
+    elif checkpoint.reader is not None:
+        cfg = checkpoint.reader.model.config
+        st.caption(
+            f"Loaded {markdown_text(checkpoint.reader.name)} · {cfg.num_hidden_layers} layers · "
+            f"{cfg.num_attention_heads} heads · default threshold {cfg.skim_threshold:g}"
+        )

@@ -2,26 +2,38 @@
 
 from __future__ import annotations
 
+import math
 import os
+from dataclasses import dataclass
+from pathlib import Path
 
 import streamlit as st
 import torch
 
-from skim import InputError, Reader, SkimTrace
+from skim import InputError, Reader, SkimConfig, SkimTrace
 
 from .examples import Example, load_examples
 
 MODEL_ENV = "SKIM_MODEL"  # a checkpoint directory; unset = the repo's assets/model (tests point it at a tiny model)
+MAX_PASSAGE_CHARS = 30_000  # the passage box's limit: ~20 windows, which bounds one run
+MAX_QUESTION_CHARS = 1_000  # from a URL; the reader keeps the first 64 tokens anyway
+URL_PASSAGE_CHARS = 5_000  # a pasted passage rides in the link up to this (SQuAD paragraphs average ~750)
+URL_PARAMS = ("example", "question", "passage", "gold", "gold_start", "threshold", "layer", "head", "block")
+# Option values of the attention selectors that are not a head or a block. Not None: a selectbox whose session
+# value is None shows no selection at all.
+MEAN_HEAD = "mean"
+WHOLE_MAP = "all"
 
 
 def model_path() -> str:
     return os.environ.get(MODEL_ENV, "")
 
 
-@st.cache_resource(show_spinner="Loading the model…")
-def load_reader(path: str) -> Reader:
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)  # the default and a few checkpoints
+def load_reader(path: str, version: str = "") -> Reader:
     """One `Reader` per process, shared by every session: it is never mutated and `reader.lock` serialises
-    forwards, which is what `cache_resource` requires of a shared object."""
+    forwards, which is what `cache_resource` requires of a shared object. `version` only keys the cache: a
+    checkpoint directory overwritten by training loads afresh."""
     # Leave one core to the Streamlit server (and, on a laptop, the browser): OpenMP threads that must wait for a
     # busy core spin, and a 2-thread forward then took 5-10x longer here than a 1-thread one.
     torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
@@ -51,23 +63,95 @@ def example_by_key(key: str) -> Example:
     return next((e for e in examples() if e.key == key), examples()[0])
 
 
-def init_state(default_threshold: float) -> None:
-    """Fill the session once, from the URL when it names an example or a threshold, else the first example."""
-    ss = st.session_state
+def init_state(config: SkimConfig) -> None:
+    """Fill the session once: from the URL's parameters where they are valid (anything else falls back to the
+    default silently), else the first example at the model's default threshold."""
+    ss, url = st.session_state, st.query_params
     if "example" not in ss:
-        ss.example = example_by_key(st.query_params.get("example", "")).key
+        ss.example = example_by_key(url.get("example", "")).key
     if "threshold" not in ss:
-        try:
-            ss.threshold = min(max(float(st.query_params.get("threshold", default_threshold)), 0.0), 1.0)
-        except ValueError:
-            ss.threshold = default_threshold
+        ss.threshold = _url_threshold(config.skim_threshold)
     if "compare" not in ss:
         ss.compare = True
+    if "checkpoint" not in ss:
+        ss.checkpoint = ""
     if "passage" not in ss:
         use_example(ss.example)
-    # Widgets that are not drawn in a run (form fields while another page is open) lose their state; writing it
-    # back keeps the user's text across page switches.
-    ss.passage, ss.question = ss.passage, ss.question
+        _restore_texts()
+    if "layer" not in ss:
+        ss.layer = _url_int("layer", config.num_hidden_layers) or 0
+    if "head" not in ss:
+        head = _url_int("head", config.num_attention_heads)
+        ss.head = MEAN_HEAD if head is None else head
+    if "attn_block" not in ss:
+        block = _url_int("block", 1_000_000)  # checked against the blocks alive when the view is drawn
+        ss.attn_block = WHOLE_MAP if block is None else block
+    # Widgets that are not drawn in a run (form fields and selectors while another page is open) lose their
+    # state; writing it back keeps the user's text and view across page switches.
+    for key in ("passage", "question", "layer", "head", "attn_block"):
+        ss[key] = ss[key]
+
+
+def _url_threshold(default: float) -> float:
+    try:
+        value = float(st.query_params.get("threshold", default))
+    except ValueError:
+        return default
+    return round(min(max(value, 0.0), 1.0), 3) if math.isfinite(value) else default
+
+
+def _url_int(name: str, limit: int) -> int | None:
+    """The URL's integer parameter `name` if it is in `[0, limit)`, else None."""
+    try:
+        value = int(st.query_params.get(name, ""))
+    except ValueError:
+        return None
+    return value if 0 <= value < limit else None
+
+
+def _restore_texts() -> None:
+    """A linked question replaces the example's; a linked passage (with its gold answer) replaces its text."""
+    ss, url = st.session_state, st.query_params
+    if url.get("question", "").strip():
+        ss.question = url["question"][:MAX_QUESTION_CHARS]
+    if url.get("passage", "").strip():
+        ss.passage = url["passage"][:MAX_PASSAGE_CHARS]
+    if url.get("gold", "").strip():
+        open_in_explorer(ss.passage, ss.question, [url["gold"]], _url_int("gold_start", len(ss.passage)))
+
+
+def passage_in_url(passage: str) -> bool:
+    """Whether a link can carry this passage: an example's goes by its key, a pasted one by value if short."""
+    return passage == example_by_key(st.session_state.example).passage or len(passage) <= URL_PASSAGE_CHARS
+
+
+def sync_url() -> None:
+    """Write the view into the URL so that a copied link reopens it: called by the selectors' `on_change`
+    callbacks and once per explorer run (a submitted form, a row opened from another page). Parameters that
+    are not ours are left alone."""
+    ss = st.session_state
+    example = example_by_key(ss.example)
+    params = {"example": example.key}
+    if ss.question != example.question:
+        params["question"] = ss.question
+    if ss.passage != example.passage and passage_in_url(ss.passage):
+        params["passage"] = ss.passage
+    row = ss.get("gold")
+    if row and gold() is row and row["answers"] and passage_in_url(ss.passage):
+        params["gold"] = row["answers"][0]
+        if row["answer_start"] is not None:
+            params["gold_start"] = str(row["answer_start"])
+    params["threshold"] = f"{ss.threshold:g}"
+    params["layer"] = str(ss.layer)
+    params["head"] = str(ss.head)
+    if ss.attn_block != WHOLE_MAP:
+        params["block"] = str(ss.attn_block)
+    for key in URL_PARAMS:
+        if key not in params and key in st.query_params:
+            del st.query_params[key]
+    changed = {k: v for k, v in params.items() if st.query_params.get(k) != v}
+    if changed:
+        st.query_params.update(changed)
 
 
 def use_example(key: str) -> None:
@@ -78,11 +162,7 @@ def use_example(key: str) -> None:
 
 def on_example_change() -> None:
     use_example(st.session_state.example)
-    st.query_params["example"] = st.session_state.example
-
-
-def on_threshold_change() -> None:
-    st.query_params["threshold"] = f"{st.session_state.threshold:g}"
+    sync_url()
 
 
 def open_in_explorer(passage: str, question: str, answers: list[str], answer_start: int | None = None) -> None:
@@ -118,3 +198,30 @@ def get_reader() -> Reader | None:
     except InputError as err:
         st.error(f"Cannot load the model: {err}")
         return None
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What the sidebar's checkpoint field gave: a reader, or the one-line reason it could not load."""
+
+    reader: Reader | None = None
+    key: str = ""  # stands in for the reader in `read`'s cache key: its path and the weights' modification time
+    error: str | None = None
+
+
+def load_checkpoint(text: str) -> Checkpoint:
+    """The reader of a local checkpoint directory typed by the user (empty field: no reader, no error). A name
+    that is not a local directory is refused, never looked up on the hub; pickled weights are refused by
+    `skim.load_model`."""
+    text = text.strip()
+    if not text:
+        return Checkpoint()
+    path = Path(text).expanduser()
+    if not path.is_dir():
+        return Checkpoint(error=f"not a local directory: {text}")
+    path = path.resolve()
+    version = str(max((f.stat().st_mtime_ns for f in path.glob("*.safetensors")), default=0))
+    try:
+        return Checkpoint(load_reader(str(path), version), f"{path}@{version}")
+    except InputError as err:
+        return Checkpoint(error=str(err))

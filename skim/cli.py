@@ -38,6 +38,16 @@ def read_text_file(path: str) -> str:
         raise InputError(f"{path} is not UTF-8 text (bad byte at offset {err.start}); re-save it as UTF-8") from None
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def threshold_arg(text: str) -> float:
     try:
         value = float(text)
@@ -58,7 +68,10 @@ def cmd_answer(args: argparse.Namespace) -> int:
         print(json.dumps(trace.summary(), ensure_ascii=False))
         return 0
     answer = trace.answer
-    print(f"Answer: {answer.text!r}  (score {answer.score:.3f}, characters {answer.start_char}-{answer.end_char})")
+    if answer is None:  # e.g. threshold 1: every passage block was dropped, nothing is left to answer from
+        print("No answer: skimming removed every block of the passage (try a lower --threshold)")
+    else:
+        print(f"Answer: {answer.text!r}  (score {answer.score:.3f}, characters {answer.start_char}-{answer.end_char})")
     dropped = trace.block_dropped_at()
     n_dropped = sum(layer is not None for layer in dropped.values())
     mode = f"skimming at threshold {trace.threshold:g}" if trace.skim else "full model (no skimming)"
@@ -179,7 +192,7 @@ def build_parser() -> ArgumentParser:
 
     p = sub.add_parser("eval", help="SQuAD v1.1 EM/F1 with and without skimming")
     p.add_argument("--data", required=True, help="official-format SQuAD v1.1 JSON")
-    p.add_argument("--limit", type=int, help="only the first N questions")
+    p.add_argument("--limit", type=positive_int, help="only the first N questions")
     p.add_argument("--model")
     p.add_argument("--threshold", type=threshold_arg)
     p.add_argument("--output", help="also write the result (with data and model) to this JSON file")
@@ -191,14 +204,14 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--model", help="checkpoint directory (default: the shipped assets/model)")
     p.add_argument("--data", help=f"official-format SQuAD v1.1 dev JSON (default: {DEV_SET} if present)")
     p.add_argument("--dataset", help="a hub dataset name, e.g. squad (needs a network)")
-    p.add_argument("--seq-len", type=int, default=384, help="tokens per input; passages are lengthened to reach it")
+    p.add_argument("--seq-len", type=positive_int, default=384, help="tokens per input; passages are lengthened to reach it")
     p.add_argument("--native", action="store_true", help="gold paragraphs as they are: no joining, no padding")
-    p.add_argument("--batch-size", type=int, default=1)
-    p.add_argument("--n", type=int, default=100, help="questions")
+    p.add_argument("--batch-size", type=positive_int, default=1)
+    p.add_argument("--n", type=positive_int, default=100, help="questions")
     p.add_argument("--threshold", type=threshold_arg, help="skim threshold (default: the model's)")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="bfloat16 = CPU autocast")
-    p.add_argument("--repeats", type=int, default=5, help="timed calls per input; the median counts")
-    p.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed calls per input; the median counts")
+    p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's own choice)")
     p.add_argument("--skim-layers", type=int, nargs="+", help="skim only after these layers (default: all)")
     p.add_argument("--sweep", action="store_true", help="all thresholds; writes pareto.json/.html/.png")
     p.add_argument("--output-dir", default="results", help="where --sweep writes its files")

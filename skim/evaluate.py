@@ -4,52 +4,91 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from tqdm.auto import tqdm
 
 from .inference import Reader
-from .metrics import best_over_truths, f1_score, squad_scores
+from .metrics import best_over_truths, exact_match, f1_score, squad_scores
 
 logger = logging.getLogger(__name__)
 
+Progress = Callable[[int, int], None]  # on_progress(done, total), called after each question
 
-def run_questions(reader: Reader, rows: list[dict], threshold: float | None, skim: bool, desc: str) -> dict:
-    """Answer every row; returns predictions, per-question F1, whether the gold block survived, and totals."""
-    predictions, f1s, gold_alive, processed, total = [], [], [], 0, 0
+
+def run_questions(
+    reader: Reader,
+    rows: list[dict],
+    threshold: float | None,
+    skim: bool,
+    desc: str,
+    on_progress: Progress | None = None,
+) -> dict:
+    """Answer every row; returns predictions, totals, and per question: EM, F1, the gold answer's block (its id
+    and the layer that dropped it, `None` = alive or unknown) and milliseconds (the whole `reader` call)."""
+    predictions, ems, f1s, gold_blocks, gold_dropped_at, ms, processed, total = [], [], [], [], [], [], 0, 0
     start = time.perf_counter()
-    for row in tqdm(rows, desc=desc, unit="q", leave=False):
+    for i, row in enumerate(tqdm(rows, desc=desc, unit="q", leave=False)):
+        t = time.perf_counter()
         trace = reader(row["question"], row["context"], threshold=threshold, skim=skim, attention="none")
+        ms.append((time.perf_counter() - t) * 1000)
         text = trace.answer.text if trace.answer else ""
         predictions.append(text)
+        ems.append(best_over_truths(exact_match, text, row["answers"]["text"]))
         f1s.append(best_over_truths(f1_score, text, row["answers"]["text"]))
-        gold_alive.append(gold_block_survives(trace, row["answers"]["answer_start"][0]))
+        starts = row["answers"]["answer_start"]  # empty for a SQuAD 2.0 unanswerable question
+        block, dropped_at = gold_block_fate(trace, starts[0]) if starts else (None, None)
+        gold_blocks.append(block)
+        gold_dropped_at.append(dropped_at)
         tokens = sum(len(w.tokens) for w in trace.windows) * trace.num_layers
         processed += trace.kept_fraction * tokens
         total += tokens
+        if on_progress is not None:
+            on_progress(i + 1, len(rows))
     seconds = time.perf_counter() - start
     scores = squad_scores(predictions, [r["answers"]["text"] for r in rows])
+    alive = [d is None for d in gold_dropped_at]
     return {
         **scores,
         "seconds": seconds,
         "kept_fraction": processed / total if total else 1.0,
-        "gold_block_alive": sum(gold_alive) / len(gold_alive) if gold_alive else 1.0,
+        "gold_block_alive": sum(alive) / len(alive) if alive else 1.0,
         "predictions": predictions,
         "f1_per_question": f1s,
+        "exact_per_question": ems,
+        "gold_block_per_question": gold_blocks,
+        "gold_dropped_at_per_question": gold_dropped_at,
+        "ms_per_question": ms,
     }
+
+
+def gold_block_fate(trace, answer_start: int) -> tuple[int | None, int | None]:
+    """`(block id, layer that dropped it)` of the block holding the gold answer's first character; the layer is
+    `None` when it survived every layer. Overlapping windows repeat text, so several blocks may hold it: an alive
+    one wins, else the one dropped last. `(None, None)` when no block holds it (a start past the passage)."""
+    dropped_at = trace.block_dropped_at()
+    holders = [b.id for b in trace.blocks if b.start_char <= answer_start < b.end_char]
+    if not holders:
+        return None, None
+    alive = [h for h in holders if dropped_at[h] is None]
+    if alive:
+        return alive[0], None
+    last = max(holders, key=lambda h: dropped_at[h])
+    return last, dropped_at[last]
 
 
 def gold_block_survives(trace, answer_start: int) -> bool:
     """True when some window's block holding the gold answer's first character is alive after the last layer."""
-    last = set(trace.layers[-1].kept_blocks)
-    holders = [b.id for b in trace.blocks if b.start_char <= answer_start < b.end_char]
-    return any(h in last for h in holders) if holders else True
+    return gold_block_fate(trace, answer_start)[1] is None
 
 
-def evaluate(reader: Reader, rows: list[dict], threshold: float | None = None) -> dict:
+def evaluate(
+    reader: Reader, rows: list[dict], threshold: float | None = None, on_progress: Progress | None = None
+) -> dict:
     """`{"n", "full": {...}, "skim": {...}, "speedup"}` on the SQuAD 0-100 scale; speedup = full s ÷ skim s.
     A one-threshold `sweep`, reshaped to the CLI's `eval` contract."""
     threshold = reader.model.config.skim_threshold if threshold is None else threshold
-    result = sweep(reader, rows, [threshold])
+    result = sweep(reader, rows, [threshold], on_progress)
     point = result["skim"][0]
     return {
         "n": result["n"],
@@ -61,12 +100,19 @@ def evaluate(reader: Reader, rows: list[dict], threshold: float | None = None) -
     }
 
 
-def sweep(reader: Reader, rows: list[dict], thresholds: list[float]) -> dict:
-    """The full model once, then skimming at each threshold: the accuracy/work trade-off table of the model card."""
-    full = run_questions(reader, rows, None, skim=False, desc="full model")
+def sweep(reader: Reader, rows: list[dict], thresholds: list[float], on_progress: Progress | None = None) -> dict:
+    """The full model once, then skimming at each threshold: the accuracy/work trade-off table of the model card.
+    `on_progress(done, total)` counts questions over all runs: `total` = questions × (1 + thresholds)."""
+    total = len(rows) * (1 + len(thresholds))
+
+    def progress_from(offset: int) -> Progress | None:
+        return None if on_progress is None else lambda done, _: on_progress(offset + done, total)
+
+    full = run_questions(reader, rows, None, skim=False, desc="full model", on_progress=progress_from(0))
     points = []
-    for threshold in thresholds:
-        skim = run_questions(reader, rows, threshold, skim=True, desc=f"skimming @ {threshold:g}")
+    for i, threshold in enumerate(thresholds):
+        desc = f"skimming @ {threshold:g}"
+        skim = run_questions(reader, rows, threshold, True, desc, on_progress=progress_from((i + 1) * len(rows)))
         points.append(
             {
                 "threshold": threshold,

@@ -13,7 +13,7 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from .fast import FastSkimReader
-from .modeling import BlockSkimForQuestionAnswering
+from .modeling import BlockSkimForQuestionAnswering, SkimQAOutput
 from .qa import InputError, Window, best_spans, make_windows, truncate_question
 from .trace import Answer, AttentionMap, Block, LayerTrace, SkimTrace, WindowTrace
 
@@ -98,6 +98,11 @@ class Reader:
         "none"; kept for the answer's window only, which bounds a trace at ~layers × heads × 384² × 2 bytes."""
         if not isinstance(question, str) or not isinstance(context, str):
             raise InputError("question and passage must be text")
+        for name, text in (("question", question), ("passage", context)):
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:  # lone surrogates: undecodable bytes smuggled in through argv or a file API
+                raise InputError(f"the {name} is not valid UTF-8 text") from None
         t0 = time.perf_counter()
         threshold = self.model.config.skim_threshold if threshold is None else float(threshold)
         if math.isnan(threshold):
@@ -120,7 +125,8 @@ class Reader:
                     out = self.model(**window.tensors(), threshold=threshold, skim=skim, output_attentions=True)
             model_ms += (time.perf_counter() - t) * 1000
             spans = best_spans(out.start_logits[0], out.end_logits[0], window.offsets, max_answer_tokens, top_k)
-            runs.append((window, out, spans))
+            # Keep only the per-layer decisions: attention of all windows at once would be GBs on a long passage.
+            runs.append((window, SkimQAOutput(keep_probs=out.keep_probs, alive=out.alive, layer_tokens=out.layer_tokens), spans))
             if spans and (best is None or spans[0].logit > best[1].logit):
                 best = (w, spans[0])
                 kept_attention = self._attention(out, w, attention)

@@ -5,36 +5,17 @@ from __future__ import annotations
 import html
 import json
 import re
-from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from app.examples import load_examples
-
-APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-TIMEOUT = 120  # the first run loads the model; AppTest's default is 3 s
+from tests.app_driver import app_on_model, chart, run_app, shown_markup, submit
 
 
 @pytest.fixture(autouse=True)
 def tiny_app_model(tiny_model_dir, monkeypatch):
-    """Point the app at the tiny model and start every test with empty caches (they outlive an AppTest)."""
-    monkeypatch.setenv("SKIM_MODEL", str(tiny_model_dir))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
-    st.cache_resource.clear()
-
-
-def run_app() -> AppTest:
-    return AppTest.from_file(APP, default_timeout=TIMEOUT).run()
-
-
-def shown_markup(at: AppTest) -> list[str]:
-    """Everything rendered as Markdown/HTML, i.e. everything where unescaped user text could become markup."""
-    return [m.value for m in at.markdown] + [h.value for h in at.get("html")]
+    yield from app_on_model(tiny_model_dir, monkeypatch)
 
 
 def visible_text(markup: str) -> str:
@@ -44,13 +25,6 @@ def visible_text(markup: str) -> str:
 
 def metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
-
-
-def submit(at: AppTest, question: str, passage: str) -> AppTest:
-    at.text_input(key="question").input(question)
-    at.text_area(key="passage").input(passage)
-    at.form_submit_button[0].click()
-    return at.run()
 
 
 def answer_markup(at: AppTest) -> str:
@@ -129,13 +103,13 @@ def test_long_example_is_read_in_windows():
 
 def test_attention_selectors_draw_one_matrix():
     at = run_app()
-    at.selectbox(key="attn_layer").set_value(1).run()
-    at.selectbox(key="attn_head").set_value(0).run()
+    at.selectbox(key="layer").set_value(1).run()
+    at.selectbox(key="head").set_value(0).run()
     block_box = at.selectbox(key="attn_block")
     block = int(re.match(r"block (\d+)", block_box.options[1]).group(1))
     block_box.set_value(block).run()
     assert not at.exception
-    spec = json.loads(at.get("plotly_chart")[2].proto.spec)
+    spec = chart(at, "attention")
     assert [d["type"] for d in spec["data"]] == ["heatmap"]
     assert spec["data"][0]["z"]["shape"] == "8, 8"  # one 8-token block of the tiny model
     assert "head 0" in spec["layout"]["title"]["text"] and f"block {block}" in spec["layout"]["title"]["text"]
@@ -150,20 +124,22 @@ def test_compare_off_runs_only_the_skimmed_model():
 
 
 def test_url_picks_example_and_threshold():
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params["example"] = "05_block_skim"
-    at.query_params["threshold"] = "0.5"
-    at.run()
+    at = run_app(example="05_block_skim", threshold="0.5")
     assert not at.exception
     assert at.session_state["example"] == "05_block_skim"
     assert at.slider(key="threshold").value == 0.5
 
 
-def test_about_page_renders():
+def test_about_page_renders_and_the_view_survives_a_visit():
     at = run_app()
+    at.selectbox(key="layer").set_value(1).run()
     at.switch_page("app/pages/about.py").run()
     assert not at.exception
     assert len(at.dataframe) == 1
+    at.switch_page("app/pages/explore.py").run()
+    assert not at.exception
+    assert at.selectbox(key="layer").value == 1
+    assert at.query_params["layer"] == "1"
 
 
 def test_examples_are_complete(tokenizer):

@@ -9,8 +9,18 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from app.figures import attention_figure, block_rows, keep_prob_grid, skim_map_figure, token_labels, tokens_figure
-from app.markup import answer_html, block_color, passage_html, text_html
+from app.block_figures import keep_prob_figure, predictor_inputs_figure
+from app.figures import (
+    attention_figure,
+    block_rows,
+    block_square,
+    keep_prob_grid,
+    skim_map_figure,
+    token_labels,
+    tokens_figure,
+)
+from app.gold import gold_blocks, gold_start
+from app.markup import answer_html, block_color, markdown_text, passage_html, text_html, why_html
 from app.palette import KEPT, drop_colors
 
 PASSAGE = (
@@ -139,3 +149,82 @@ def test_passage_of_a_later_window_greys_the_rest(tiny_reader):
     markup = passage_html(trace, 1)
     assert markup.startswith('<div class="skim-passage"') and 'color:#999">' in markup
     assert markup.count('class="skim-block"') == sum(b.window == 1 for b in trace.blocks)
+
+
+def dropped_block(trace):
+    return next((b, layer) for b, layer in trace.block_dropped_at().items() if layer is not None)
+
+
+def test_skim_map_dashes_the_gold_block(mixed):
+    block, _ = dropped_block(mixed)
+    fig = skim_map_figure(mixed, mixed.blocks[block])
+    gold = [s for s in fig.layout.shapes if s.name == "gold answer"]
+    assert len(gold) == 1 and gold[0].line.dash == "dash"
+    assert gold[0].x0 < block < gold[0].x1 and gold[0].showlegend
+
+
+def test_keep_prob_figure_follows_one_block(mixed):
+    block, layer = dropped_block(mixed)
+    fig = keep_prob_figure(mixed, block)
+    np.testing.assert_array_equal(fig.data[0].y, keep_prob_grid(mixed)[:, block])  # NaN once gone
+    assert (fig.data[1].x[0], fig.data[1].y[0]) == (layer, keep_prob_grid(mixed)[layer, block])  # the ✕
+    assert [s.y0 for s in fig.layout.shapes] == [mixed.threshold]
+
+
+@pytest.mark.parametrize("head", [None, 1])
+def test_predictor_inputs_are_the_block_squares_up_to_its_drop(mixed, head):
+    block, layer = dropped_block(mixed)
+    fig = predictor_inputs_figure(mixed, block, head)
+    assert len(fig.data) == layer + 1 and all(isinstance(d, go.Heatmap) for d in fig.data)
+    for i, heat in enumerate(fig.data):
+        z, _ = block_square(mixed, i, head, block)
+        np.testing.assert_array_equal(heat.z, z)
+        assert heat.z.shape == (mixed.block_size, mixed.block_size) and heat.coloraxis == "coloraxis"
+    if layer > 0:  # the dropping layer is framed in red (subplot 1's axes are "x", the others "xN")
+        assert [s.xref for s in fig.layout.shapes] == [f"x{layer + 1} domain"]
+    assert "gone" in fig.layout.annotations[-1].text or layer == mixed.num_layers - 1
+
+
+def test_predictor_inputs_need_the_blocks_window(tiny_reader):
+    trace = tiny_reader(QUESTION, " ".join([PASSAGE] * 12), threshold=0.0)
+    other = next(b for b in trace.blocks if b.window != trace.attention[0].window)
+    with pytest.raises(ValueError, match="no attention for window"):
+        predictor_inputs_figure(trace, other.id)
+
+
+def test_gold_start_trusts_answer_start_only_where_the_answer_is():
+    passage = "the cat sat on the mat with the cat"
+    assert gold_start(passage, ["cat"], 32) == 32
+    assert gold_start(passage, ["cat"], 5) == 4  # a wrong offset: the first occurrence instead
+    assert gold_start(passage, ["cat"], None) == 4
+    assert gold_start(passage, ["dog"], None) is None and gold_start(passage, [], 999) is None
+
+
+def test_gold_blocks_hold_the_answers_first_character(mixed, tiny_reader):
+    start = PASSAGE.index("on the log")
+    [block] = gold_blocks(mixed, {"answers": ["on the log"], "answer_start": start})
+    assert block.start_char <= start < block.end_char
+    assert gold_blocks(mixed, None) == [] and gold_blocks(mixed, {"answers": ["zebra"], "answer_start": None}) == []
+    long = " ".join([PASSAGE] * 12)
+    trace = tiny_reader(QUESTION, long, threshold=0.0)
+    shown = trace.attention[0].window
+    assert shown > 0
+    shared = next(b.start_char for b in trace.blocks if b.window == shown) + 40  # the windows overlap here
+    holders = gold_blocks(trace, {"answers": [long[shared : shared + 5]], "answer_start": shared})
+    assert [b.window for b in holders] == [shown, shown - 1]  # the window whose attention was kept first
+
+
+def test_why_html_names_the_dropping_layer_and_escapes_the_gold(mixed):
+    block, layer = dropped_block(mixed)
+    p = mixed.layers[layer].keep_prob[str(block)]
+    markup = why_html(mixed, mixed.blocks[block], gold="<b>log</b>")
+    assert f"Dropped by layer {layer}" in markup and f"{p:.3f}" in markup and f"threshold {mixed.threshold:g}" in markup
+    assert "&lt;b&gt;log&lt;/b&gt;" in markup and "<b><b>" not in markup
+    kept = next(b for b, d in mixed.block_dropped_at().items() if d is None)
+    assert "Kept by every layer" in why_html(mixed, mixed.blocks[kept])
+
+
+def test_markdown_text_defuses_links_maths_and_icons():
+    assert markdown_text("[x](http://e) *a* $y$ :material/home: `c`\nd") == (
+        r"\[x\]\(http\:\/\/e\) \*a\* \$y\$ \:material\/home\: \`c\` d"
+    )

@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-import json
-
 import streamlit as st
 
-from app.state import gold_answer, load_reader, model_path, read
+from app.gold import gold_blocks
+from app.state import (
+    MAX_PASSAGE_CHARS,
+    gold,
+    gold_answer,
+    load_checkpoint,
+    load_reader,
+    model_path,
+    passage_in_url,
+    read,
+    sync_url,
+)
 from app.views.answer_card import render_answer_card
 from app.views.attention import render_attention
+from app.views.checkpoint import render_checkpoint_compare
 from app.views.compare import render_compare
+from app.views.export import render_trace_downloads
 from app.views.passage import render_passage
 from app.views.skim_map import render_skim_map, render_tokens
+from app.views.why import render_why
 from skim import InputError
 
 
@@ -19,14 +31,18 @@ def render_input_form() -> None:
     """A form, so typing does not rerun the model; "Answer" submits both fields at once."""
     with st.form("qa", border=True):
         st.text_input("Question", key="question")
-        st.text_area("Passage", key="passage", height=230, max_chars=30_000)  # ~20 windows: bounds one run
+        st.text_area("Passage", key="passage", height=230, max_chars=MAX_PASSAGE_CHARS)  # ~20 windows: bounds a run
         st.form_submit_button("Answer", type="primary")
+    if not passage_in_url(st.session_state.passage):
+        st.caption("This passage is too long to ride in the page's link: a copied link reopens the example's.")
 
 
 st.title("Block-Skim Explorer")
 st.caption("Which 32-token blocks of a passage does each layer throw away, and does the answer survive?")
 reader = load_reader(model_path())  # cached; the entry script has already stopped if it cannot load
 ss = st.session_state
+sync_url()  # the URL names what this run shows: a submitted form, or a row opened from another page
+checkpoint = load_checkpoint(ss.checkpoint)  # the sidebar has said why when it cannot load
 left, right = st.columns([3, 2], gap="large")
 with left:
     render_input_form()
@@ -34,32 +50,37 @@ try:
     with st.spinner("Reading the passage…"):
         trace = read(reader, model_path(), ss.question, ss.passage, float(ss.threshold), True)
         full = read(reader, model_path(), ss.question, ss.passage, 0.0, False) if ss.compare else None
+        other = None
+        if checkpoint.reader is not None:
+            other = read(checkpoint.reader, checkpoint.key, ss.question, ss.passage, float(ss.threshold), True)
 except InputError as err:
     st.error(str(err))
     st.stop()
 
 with right:
     render_answer_card(trace, full, gold_answer())
+    if other is not None:
+        render_checkpoint_compare(trace, other)
     for warning in trace.warnings:
         st.info(warning)
+gold_row = gold()
+holders = gold_blocks(trace, gold_row)
 st.subheader("Passage, block by block")
 render_passage(trace)
 map_col, tokens_col = st.columns([3, 2], gap="large")
 with map_col:
     st.subheader("Skim map")
-    render_skim_map(trace)
+    render_skim_map(trace, holders[0] if holders else None)
 with tokens_col:
     st.subheader("Tokens per layer")
     render_tokens(trace)
+st.subheader("Why did it skim?")
+render_why(trace, gold_row)
 st.subheader("Attention")
 render_attention(trace)
 if full is not None:
     st.subheader("Compared with the full model")
     render_compare(trace, full)
-with st.expander("Export this run"):
-    st.download_button(
-        "Download the trace (JSON, without attention)",
-        json.dumps(trace.summary(), ensure_ascii=False, indent=1),
-        file_name="skim-trace.json",
-        mime="application/json",
-    )
+st.subheader("Export this run")
+render_trace_downloads(trace)
+st.caption("Each figure has its own download buttons below it; the camera icon on a figure saves it as SVG.")

@@ -5,20 +5,26 @@ from __future__ import annotations
 import streamlit as st
 
 from skim import SkimTrace
+from skim.trace import Block
 
 from ..figures import skim_map_figure, tokens_figure
+from .export import render_figure_downloads
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "svg"}}  # camera button saves SVG
 
 
-def render_skim_map(trace: SkimTrace) -> None:
-    st.plotly_chart(skim_map_figure(trace), key="skim_map", config=PLOTLY_CONFIG)
+def render_skim_map(trace: SkimTrace, gold: Block | None = None) -> None:
+    fig = skim_map_figure(trace, gold)
+    st.plotly_chart(fig, key="skim_map", config=PLOTLY_CONFIG)
     st.caption(
         "Colour = P(keep) from each layer's predictor; ✕ = dropped there; blank = already gone; "
-        "the outlined column holds the answer."
+        "blue outline = the model's answer" + (", purple dashes = the gold answer." if gold else ".")
     )
+    render_figure_downloads(fig, "skim-map")
 
 
 def render_tokens(trace: SkimTrace) -> None:
-    st.plotly_chart(tokens_figure(trace), key="tokens_per_layer", config=PLOTLY_CONFIG)
+    fig = tokens_figure(trace)
+    st.plotly_chart(fig, key="tokens_per_layer", config=PLOTLY_CONFIG)
     st.caption("Tokens entering each layer: the work skimming saves is the gap to the dashed line.")
+    render_figure_downloads(fig, "tokens-per-layer")

@@ -1,0 +1,32 @@
+"""The default model and a second checkpoint on the same input: answer, score, work kept, time."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from skim import SkimTrace
+
+from ..markup import markdown_text
+
+
+def _column(trace: SkimTrace) -> list[str]:
+    """One model's values, as text: the table has one column per model, which fits the narrow answer column."""
+    answer = trace.answer
+    return [
+        answer.text if answer else "(no answer)",
+        f"{answer.score:.3f}" if answer else "—",
+        f"{trace.kept_fraction:.3f}",
+        f"{trace.timings_ms['model']:.0f}",
+    ]
+
+
+def render_checkpoint_compare(trace: SkimTrace, other: SkimTrace) -> None:
+    """Dataframe cells are plain text, so answers need no escaping; the path in the caption is escaped."""
+    rows = ["answer", "score", "kept fraction", "model ms"]
+    table = [
+        {"": row, "default": ours, "checkpoint": theirs}
+        for row, ours, theirs in zip(rows, _column(trace), _column(other), strict=True)
+    ]
+    with st.container(border=True):
+        st.caption(f"Compared with the checkpoint {markdown_text(other.model)} at threshold {other.threshold:g}")
+        st.dataframe(table, hide_index=True, width="stretch")
