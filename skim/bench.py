@@ -12,6 +12,7 @@ the batches; the three models are timed in turn on each batch so that machine no
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 import statistics
@@ -34,7 +35,7 @@ logger = logging.getLogger(__name__)
 
 def bench_inputs(tokenizer, rows: list[dict], seq_len: int, n: int, native: bool = False) -> list[dict]:
     """`n` questions spread evenly over `rows`, each as one window (`seq_len` tokens unless `native`) holding
-    the gold answer: `{"window": Window, "context": str, "answers": [...]}`."""
+    the gold answer: `{"window": Window, "context": str, "answers": [...], "span": (start, end) characters}`."""
     paragraphs = article_paragraphs(rows)
     step = max(1, len(rows) // n)
     inputs = []
@@ -48,7 +49,8 @@ def bench_inputs(tokenizer, rows: list[dict], seq_len: int, n: int, native: bool
         full_length = [w for w in holding if len(w.input_ids) == seq_len]
         if not holding or (not native and not full_length):
             continue  # the answer straddles every window cut, or the article is too short to fill seq_len
-        inputs.append({"window": (full_length or holding)[0], "context": context, "answers": row["answers"]["text"]})
+        window = (full_length or holding)[0]
+        inputs.append({"window": window, "context": context, "answers": row["answers"]["text"], "span": (start, end)})
         if len(inputs) == n:
             break
     return inputs
@@ -99,6 +101,34 @@ def _count_work(out, inputs: dict, cfg, tokens: list, flop_sums: list) -> None:
         flop_sums[1] += flops([length] * layers, [length] * layers, cfg.hidden_size, cfg.intermediate_size)
         # The paper pads to 512 and its predictors drop the padding blocks after the first layer's attention.
         flop_sums[2] += flops([512] + tokens_in[1:], tokens_out, cfg.hidden_size, cfg.intermediate_size)
+
+
+def predictor_auc(fast: FastSkimReader, items: list[dict]) -> list[float | None]:
+    """Per layer, how well P(keep) ranks the gold answer's block above the other blocks of the same inputs
+    (ROC AUC: 1 = perfect, 0.5 = chance), every block scored at every layer (threshold 0, untimed). A layer
+    can only skim safely where this is high; it says where the speed-up is lost."""
+    bs = fast.block_size
+    gold_probs: dict[int, list[float]] = defaultdict(list)
+    other_probs: dict[int, list[float]] = defaultdict(list)
+    for item in items:
+        window, (start, end) = item["window"], item["span"]
+        out = fast(**_batch([window]), threshold=0.0)
+        gold = {t // bs for t, o in enumerate(window.offsets) if o is not None and o[0] < end and o[1] > start}
+        for layer, probs in enumerate(out.keep_probs):
+            for block, p in enumerate(probs[0].tolist()):
+                if not math.isnan(p):
+                    (gold_probs if block in gold else other_probs)[layer].append(p)
+    return [_auc(gold_probs[i], other_probs[i]) if gold_probs[i] and other_probs[i] else None for i in range(len(fast.layers))]
+
+
+def _auc(positives: list[float], negatives: list[float]) -> float:
+    """P(a random positive scores above a random negative), ties count half (the Mann-Whitney statistic)."""
+    negatives = sorted(negatives)
+    wins = 0.0
+    for p in positives:
+        below, not_above = bisect.bisect_left(negatives, p), bisect.bisect_right(negatives, p)
+        wins += below + 0.5 * (not_above - below)
+    return wins / (len(positives) * len(negatives))
 
 
 def flops(tokens_in: list[int], tokens_out: list[int], hidden: int, intermediate: int) -> float:
@@ -164,6 +194,7 @@ def run_bench(
             for name, values in samples.items():
                 times[name].append(statistics.median(values))
 
+    auc = predictor_auc(fast, items)
     results = []
     for t in thresholds:
         hf_ms, full_ms, skim_ms = (statistics.mean(times[k]) for k in ("hf", "full", f"skim@{t}"))
@@ -192,6 +223,7 @@ def run_bench(
                 "flops_ratio_padded_512": flops([512] * cfg.num_hidden_layers, [512] * cfg.num_hidden_layers,
                                                 cfg.hidden_size, cfg.intermediate_size) * len(items) / flop_sums[t][2],
                 "mean_tokens": tokens[t][1] / cfg.num_hidden_layers / len(items),
+                "predictor_auc": auc,
             }
         )
     return results

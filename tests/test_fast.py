@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from skim.bench import bench_inputs, flops
+from skim.bench import _auc, bench_inputs, flops
 from skim.cli import main
 from skim.fast import FastSkimReader
 from tests.conftest import tiny_model
@@ -100,6 +100,12 @@ def test_flops_grow_with_tokens_and_a_cut_saves_feed_forward_work():
     assert flops([100, 50], [50, 50], 32, 64) < full < flops([200, 200], [200, 200], 32, 64)
 
 
+def test_auc_ranks_gold_blocks_above_others():
+    assert _auc([0.9, 0.8], [0.1, 0.2, 0.3]) == 1.0
+    assert _auc([0.1], [0.5, 0.6]) == 0.0
+    assert _auc([0.5], [0.5]) == 0.5
+
+
 def test_bench_cli_json_contract(capsys, tmp_path, tiny_model_dir):
     data = tmp_path / "dev.json"
     paragraphs = {}
@@ -117,6 +123,7 @@ def test_bench_cli_json_contract(capsys, tmp_path, tiny_model_dir):
     assert {"seq_len", "batch_size", "dtype", "n", "hf_ms", "full_ms", "skim_ms", "speedup_vs_hf", "speedup_vs_full",
             "kept_fraction", "limit_speedup", "f1_hf", "f1_skim", "flops_ratio_padded_512"} <= set(result)
     assert result["seq_len"] == 128 and result["n"] == 2 and result["dtype"] == "float32"
+    assert len(result["predictor_auc"]) == 2 and all(a is None or 0 <= a <= 1 for a in result["predictor_auc"])
     assert 0 < result["kept_fraction"] <= 1 and math.isclose(result["limit_speedup"], 1 / result["kept_fraction"])
     # Same weights: the HF model and ours with skimming off give the same answers.
     assert math.isclose(result["f1_hf"], result["f1_full"], abs_tol=1e-6)
