@@ -18,10 +18,17 @@ physically removed, so later layers run on fewer tokens. [CLS], the question and
 - **Skim map**: layers × blocks, colour = P(keep), ✕ where a block was dropped, the answer's block outlined.
 - **Attention**: one layer and one head (or their mean) over the tokens still alive, or only the square a
   block's predictor read.
+- **Why did it skim?**: one block (the gold answer's when it is known): the layer that dropped it, its P(keep)
+  at every layer, and the 32×32 square its predictor read at each layer.
+- **Export this run**: per-layer decisions (CSV), the trace (JSON) and every figure (HTML, PNG). The page's
+  URL holds the example, question, threshold, layer and head: copy it to share the view.
+- **Dataset** page: EM/F1, kept fraction and speed-up over many SQuAD questions (a bundled sample of 300 dev
+  questions or your own file), filters to the questions skimming got wrong, and a threshold what-if chart;
+  any row opens here.
 
 The default model in `assets/model` is MiniLM-L6 fine-tuned on SQuAD v1.1 with Block-Skim predictors (its model
 card, `assets/model/README.md`, gives its accuracy at several thresholds); set `SKIM_MODEL` to a checkpoint
-directory to use another.
+directory to use another, or compare one with it from the sidebar.
 """
 
 st.title("About Block-Skim Explorer")
