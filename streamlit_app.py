@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas  # noqa: F401  (imported whole before any session: plotly peeks at a half-imported pandas and raises)
 import streamlit as st
 
 from app.sidebar import render_sidebar

@@ -17,7 +17,8 @@ logger = logging.getLogger("skim")
 
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message: str):  # one line and exit 2, as every other user error
-        raise InputError(f"{message} (see: python -m skim {self.prog.split()[-1]} --help)")
+        command = "" if self.prog == "python -m skim" else f" {self.prog.split()[-1]}"
+        raise InputError(f"{message} (see: python -m skim{command} --help)")
 
 
 def read_text_file(path: str) -> str:
