@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,7 +10,7 @@ import pytest
 
 from app.examples import load_examples
 from docs.make_screenshots import CHROMIUM_ARGS  # one list of flags for the test and the README screenshots
-from scripts.load_test import free_port, wait_healthy
+from scripts.load_test import free_port, start_server, wait_healthy
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -22,26 +20,7 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM}
 @pytest.fixture
 def server(tiny_model_dir, tmp_path):
     port = free_port()
-    env = {**os.environ, "SKIM_MODEL": str(tiny_model_dir), "TOKENIZERS_PARALLELISM": "false"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        str(REPO / "streamlit_app.py"),
-        "--server.headless",
-        "true",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--browser.gatherUsageStats",
-        "false",
-        "--server.fileWatcherType",
-        "none",
-    ]
-    log = (tmp_path / "streamlit.log").open("w")
-    proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+    proc = start_server(port, str(tiny_model_dir), tmp_path / "streamlit.log")
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc, time.monotonic() + 60)
@@ -53,7 +32,6 @@ def server(tiny_model_dir, tmp_path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(timeout=10)
-        log.close()
 
 
 def test_app_shows_the_answer_in_a_browser(server, tiny_reader, tmp_path):
