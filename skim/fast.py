@@ -189,13 +189,20 @@ class FastSkimReader:
         bs = self.block_size
         batch, heads, _, dim = q.shape
         example, block = scored.nonzero(as_tuple=True)  # (N,) each
-        original = block[:, None] * bs + torch.arange(bs, device=q.device)  # (N, bs) original positions
-        present = real[example[:, None], original]  # (N, bs)
-        rows = original if row_of is None else row_of[example[:, None], original]
-        rows = rows.clamp(min=0).clamp(max=q.shape[2] - 1)  # beyond-sequence rows are masked by `present`
-        q_sq = q[example[:, None], :, rows].transpose(1, 2)  # (N, H, bs, dh)
-        k_sq = k[example[:, None], :, rows].transpose(1, 2)
-        lse_sq = lse[example[:, None], :, rows].transpose(1, 2)  # (N, H, bs)
+        present = real.view(batch, -1, bs)[example, block]  # (N, bs)
+        if row_of is None:  # no cut yet: block k is rows k*bs… of the (padded) sequence, a view, no gather
+            pad = real.shape[1] - q.shape[2]
+            if pad:
+                q, k, lse = F.pad(q, (0, 0, 0, pad)), F.pad(k, (0, 0, 0, pad)), F.pad(lse, (0, pad))
+            q_sq = q.unflatten(2, (-1, bs))[example, :, block]  # (N, H, bs, dh)
+            k_sq = k.unflatten(2, (-1, bs))[example, :, block]
+            lse_sq = lse.unflatten(2, (-1, bs))[example, :, block]  # (N, H, bs)
+        else:
+            original = block[:, None] * bs + torch.arange(bs, device=q.device)  # (N, bs) original positions
+            rows = row_of[example[:, None], original].clamp(min=0)  # gone rows are masked by `present`
+            q_sq = q[example[:, None], :, rows].transpose(1, 2)  # (N, H, bs, dh)
+            k_sq = k[example[:, None], :, rows].transpose(1, 2)
+            lse_sq = lse[example[:, None], :, rows].transpose(1, 2)  # (N, H, bs)
         scores = torch.matmul(q_sq, k_sq.transpose(-1, -2)) * self.scale - lse_sq[..., None]
         both = present[:, None, :, None] & present[:, None, None, :]
         return scores.exp().masked_fill(~both, 0.0).to(q.dtype)
