@@ -244,7 +244,7 @@ def pareto_figure(results: list[dict]):
         y=[r["f1_skim"] for r in results],
         mode="lines+markers+text",
         text=[f"{r['threshold']:g}" for r in results],
-        textposition="top center",
+        textposition=["top center" if i % 2 else "bottom center" for i in range(len(results))],  # fewer overlaps
         name="Block-Skim (label: threshold)",
         customdata=[[r["kept_fraction"], r["limit_speedup"]] for r in results],
         hovertemplate="speed-up %{x:.2f}×<br>F1 %{y:.2f}<br>kept %{customdata[0]:.3f} "
@@ -255,6 +255,8 @@ def pareto_figure(results: list[dict]):
     fig.add_scatter(x=[first["hf_ms"] / first["full_ms"]], y=[first["f1_full"]], mode="markers",
                     marker_symbol="diamond", marker_size=11, name="our model, skimming off")
     fig.add_vline(x=PAPER_FLOPS_SPEEDUP, line_dash="dot", annotation_text="paper: 3.01× FLOPs (BERT-base, padded 512)")
+    fig.add_hline(y=first["f1_hf"] - 1, line_dash="dash", line_color="grey", annotation_text="HF F1 − 1",
+                  annotation_position="bottom right")
     fig.update_layout(
         title=f"F1 vs wall-clock speed-up · {first['seq_len']} tokens, batch {first['batch_size']}, {first['dtype']}, "
         f"{first['threads']} threads, n={first['n']}",
