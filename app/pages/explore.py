@@ -50,15 +50,17 @@ try:
     with st.spinner("Reading the passage…"):
         trace = read(reader, model_path(), ss.question, ss.passage, float(ss.threshold), True)
         full = read(reader, model_path(), ss.question, ss.passage, 0.0, False) if ss.compare else None
+        # Timed like the full run (no attention copied out): the card's speed-up compares like with like.
+        timed = read(reader, model_path(), ss.question, ss.passage, float(ss.threshold), True, "none") if full else None
         other = None
         if checkpoint.reader is not None:
-            other = read(checkpoint.reader, checkpoint.key, ss.question, ss.passage, float(ss.threshold), True)
+            other = read(checkpoint.reader, checkpoint.key, ss.question, ss.passage, float(ss.threshold), True, "none")
 except InputError as err:
     st.error(str(err))
     st.stop()
 
 with right:
-    render_answer_card(trace, full, gold_answer())
+    render_answer_card(trace, full, gold_answer(), timed)
     if other is not None:
         render_checkpoint_compare(trace, other)
     for warning in trace.warnings:

@@ -9,13 +9,16 @@ from skim import SkimTrace
 from ..markup import answer_html, text_html
 
 
-def render_answer_card(trace: SkimTrace, full: SkimTrace | None, gold: str | None = None) -> None:
-    """`full` is the same input read without skimming, or `None` when the comparison is off."""
+def render_answer_card(
+    trace: SkimTrace, full: SkimTrace | None, gold: str | None = None, timed: SkimTrace | None = None
+) -> None:
+    """`full` is the same input read without skimming, or `None` when the comparison is off; `timed` the same
+    skimmed run without attention maps, whose model time is the one comparable with `full`'s."""
     with st.container(border=True):
         st.caption("Answer")
         st.markdown(answer_html(trace, gold), unsafe_allow_html=True)
         for row in range(0, 6, 2):  # two per row: three squeeze values like "124 ms" into "124…" in this column
-            for col, (label, value, help_text) in zip(st.columns(2), _cells(trace, full)[row : row + 2]):
+            for col, (label, value, help_text) in zip(st.columns(2), _cells(trace, full, timed)[row : row + 2]):
                 col.metric(label, value, help=help_text)
         if full is not None and full.answer is not None and not _agree(trace, full):
             full_answer = f"Full model: <b>{text_html(full.answer.text)}</b> (score {full.answer.score:.3f})"
@@ -25,10 +28,10 @@ def render_answer_card(trace: SkimTrace, full: SkimTrace | None, gold: str | Non
         st.caption("Timings are for this machine and include noise from anything else it runs.")
 
 
-def _cells(trace: SkimTrace, full: SkimTrace | None) -> list[tuple[str, str, str | None]]:
-    """(label, value, help) of each metric. Model time only: both runs share tokenisation, and the skim run
-    also copies attention out for the views, which the baseline does not."""
-    skim_ms = trace.timings_ms["model"]
+def _cells(trace: SkimTrace, full: SkimTrace | None, timed: SkimTrace | None) -> list[tuple[str, str, str | None]]:
+    """(label, value, help) of each metric. Model time only (both runs share tokenisation), taken from runs
+    that copy no attention out: the trace run does, for the views, and would look several times slower."""
+    skim_ms = (timed or trace).timings_ms["model"]
     full_ms = full.timings_ms["model"] if full else None
     dropped = sum(len(layer.dropped_blocks) for layer in trace.layers)
     return [
