@@ -102,6 +102,15 @@ def start_server(port: int, model: str | None, log_path: Path) -> subprocess.Pop
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=log_path.open("w"), stderr=subprocess.STDOUT)
 
 
+def stop_server(server: subprocess.Popen, timeout: float = 15) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=timeout)
+
+
 class RssSampler(threading.Thread):
     """Peak resident memory of a process and its children, sampled every `interval` seconds."""
 
@@ -347,12 +356,7 @@ def main() -> int:
             sampler.stop.set()
             sampler.join(timeout=5)
         if server:  # only the server this script started
-            server.terminate()
-            try:
-                server.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=15)
+            stop_server(server)
     log = log_path.read_text(encoding="utf-8", errors="replace") if log_path.exists() else ""
     log = re.sub(r"\x1b\[[0-9;]*m", "", log)  # Streamlit's Rich tracebacks are coloured
     problems = [line for line in log.splitlines() if "Traceback" in line or "Error" in line or "Exception" in line]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 
 from app.examples import load_examples
 from docs.make_screenshots import CHROMIUM_ARGS  # one list of flags for the test and the README screenshots
-from scripts.load_test import free_port, start_server, wait_healthy
+from scripts.load_test import free_port, start_server, stop_server, wait_healthy
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -26,12 +25,7 @@ def server(tiny_model_dir, tmp_path):
         wait_healthy(url, proc, time.monotonic() + 60)
         yield url
     finally:  # always stop the server, even when the test failed
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_server(proc)
 
 
 def test_app_shows_the_answer_in_a_browser(server, tiny_reader, tmp_path):
