@@ -26,7 +26,7 @@ from transformers import AutoModelForQuestionAnswering
 
 from .data import article_paragraphs, lengthen
 from .fast import FastSkimReader
-from .inference import load_model
+from .inference import DEFAULT_MODEL, load_model
 from .metrics import best_over_truths, f1_score
 from .qa import Window, best_spans, make_windows
 
@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 def bench_inputs(tokenizer, rows: list[dict], seq_len: int, n: int, native: bool = False) -> list[dict]:
     """`n` questions spread evenly over `rows`, each as one window (`seq_len` tokens unless `native`) holding
     the gold answer: `{"window": Window, "context": str, "answers": [...], "span": (start, end) characters}`."""
-    paragraphs = article_paragraphs(rows)
+    paragraphs = article_paragraphs([r["title"] for r in rows], [r["context"] for r in rows])
     step = max(1, len(rows) // n)
     inputs = []
     for row in rows[::step]:
@@ -157,7 +157,7 @@ def run_bench(
     model, tokenizer = load_model(model_dir)
     thresholds = [model.config.skim_threshold] if thresholds is None else thresholds
     fast = FastSkimReader(model, layers=skim_layers)
-    hf = AutoModelForQuestionAnswering.from_pretrained(str(model_dir or "assets/model"), attn_implementation="sdpa")
+    hf = AutoModelForQuestionAnswering.from_pretrained(str(model_dir or DEFAULT_MODEL), attn_implementation="sdpa")
     hf.eval()
     items = bench_inputs(tokenizer, rows, seq_len, n, native)
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]

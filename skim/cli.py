@@ -39,6 +39,11 @@ def read_text_file(path: str) -> str:
         raise InputError(f"{path} is not UTF-8 text (bad byte at offset {err.start}); re-save it as UTF-8") from None
 
 
+def write_json(path: str, value) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(value, indent=2) + "\n")
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -96,8 +101,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     reader = Reader.from_pretrained(args.model)
     result = sweep(reader, rows, args.sweep) if args.sweep else evaluate(reader, rows, args.threshold)
     if args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps({"data": args.data, "model": reader.name, **result}, indent=2) + "\n")
+        write_json(args.output, {"data": args.data, "model": reader.name, **result})
     if args.sweep:
         print(json.dumps(result) if args.json else format_sweep(result))
         return 0
@@ -148,8 +152,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         for path in write_pareto(results, args.output_dir):
             print(f"wrote {path}", file=sys.stderr)
     elif args.output:
-        Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.output).write_text(json.dumps(results[0], indent=2) + "\n")
+        write_json(args.output, results[0])
     if args.json:
         print(json.dumps(results if args.sweep else results[0]))
         return 0

@@ -79,11 +79,7 @@ def join_neighbours(ds: Dataset, fraction: float, seed: int = 0) -> Dataset:
     predictors must see distractor paragraphs, not only single SQuAD paragraphs."""
     if fraction <= 0:
         return ds
-    paragraphs: dict[str, list[str]] = {}
-    for title, context in zip(ds["title"], ds["context"]):
-        article = paragraphs.setdefault(title, [])
-        if not article or article[-1] != context:
-            article.append(context)
+    paragraphs = article_paragraphs(ds["title"], ds["context"])
     rng = random.Random(seed)
 
     def extend(row: dict) -> dict:
@@ -107,13 +103,13 @@ def join_neighbours(ds: Dataset, fraction: float, seed: int = 0) -> Dataset:
     return ds.map(extend, load_from_cache_file=False, desc="joining neighbour paragraphs")
 
 
-def article_paragraphs(rows) -> dict[str, list[str]]:
-    """Each article's paragraphs in order, from rows (dicts or a `Dataset`) that list questions paragraph by paragraph."""
+def article_paragraphs(titles: list[str], contexts: list[str]) -> dict[str, list[str]]:
+    """Each article's paragraphs in order, from the title and context columns of rows listed paragraph by paragraph."""
     paragraphs: dict[str, list[str]] = {}
-    for row in rows:
-        article = paragraphs.setdefault(row["title"], [])
-        if not article or article[-1] != row["context"]:
-            article.append(row["context"])
+    for title, context in zip(titles, contexts):
+        article = paragraphs.setdefault(title, [])
+        if not article or article[-1] != context:
+            article.append(context)
     return paragraphs
 
 
@@ -140,7 +136,7 @@ def fill_with_neighbours(ds: Dataset, fraction: float, min_chars: int, seed: int
     """Give a `fraction` of the questions a passage of at least `min_chars` characters: neighbours on both sides
     of the gold paragraph (which side first is random), so that the gold paragraph sits anywhere in a long
     input, as in real documents. The predictors learn where the answer is, not where the first paragraph is."""
-    paragraphs = article_paragraphs(ds)
+    paragraphs = article_paragraphs(ds["title"], ds["context"])
     rng = random.Random(seed)
 
     def extend(row: dict) -> dict:
