@@ -1,5 +1,6 @@
 """Plot the shipped model's learning curve from the training log (`results/train-log.jsonl`): dev F1 of the quick
-eval at each checkpoint against training features seen, with the QA loss beside it and the full-dev F1 of the final model as a star.
+eval at each checkpoint against training features seen, with the QA loss beside it and the full-dev F1 of the
+final model as a star.
 
     .venv/bin/python scripts/learning_curve.py            # writes results/learning-curve.{html,png}
 """
@@ -8,10 +9,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script from anywhere
+from skim.bench import write_figure  # noqa: E402
 
 
 def read_log(path: Path) -> tuple[list[dict], list[dict]]:
@@ -74,10 +79,8 @@ def main() -> None:
     evals, losses = read_log(args.log)
     full_dev_f1 = json.loads(args.full_dev.read_text())["full"]["f1"] if args.full_dev.is_file() else None
     fig = learning_curve_figure(evals, losses, full_dev_f1)
-    args.output_dir.mkdir(parents=True, exist_ok=True)
-    fig.write_html(args.output_dir / "learning-curve.html", include_plotlyjs="cdn")
-    fig.write_image(args.output_dir / "learning-curve.png", scale=2)
-    print(f"wrote {args.output_dir}/learning-curve.html and .png ({len(evals)} evals)")
+    for path in write_figure(fig, args.output_dir, "learning-curve"):
+        print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -103,6 +103,11 @@ def _count_work(out, inputs: dict, cfg, tokens: list, flop_sums: list) -> None:
         flop_sums[2] += flops([512] + tokens_in[1:], tokens_out, cfg.hidden_size, cfg.intermediate_size)
 
 
+def gold_blocks(window: Window, start: int, end: int, block_size: int) -> set[int]:
+    """The blocks of `window` holding at least one token of the gold answer `[start, end)` (characters)."""
+    return {t // block_size for t, o in enumerate(window.offsets) if o is not None and o[0] < end and o[1] > start}
+
+
 def predictor_auc(fast: FastSkimReader, items: list[dict]) -> list[float | None]:
     """Per layer, how well P(keep) ranks the gold answer's block above the other blocks of the same inputs
     (ROC AUC: 1 = perfect, 0.5 = chance), every block scored at every layer (threshold 0, untimed). A layer
@@ -113,7 +118,7 @@ def predictor_auc(fast: FastSkimReader, items: list[dict]) -> list[float | None]
     for item in items:
         window, (start, end) = item["window"], item["span"]
         out = fast(**_batch([window]), threshold=0.0)
-        gold = {t // bs for t, o in enumerate(window.offsets) if o is not None and o[0] < end and o[1] > start}
+        gold = gold_blocks(window, start, end, bs)
         for layer, probs in enumerate(out.keep_probs):
             for block, p in enumerate(probs[0].tolist()):
                 if not math.isnan(p):
@@ -269,21 +274,29 @@ def pareto_figure(results: list[dict]):
     return fig
 
 
+def write_figure(fig, directory, stem: str) -> list[str]:
+    """`<stem>.html` (plotly.js from its CDN, to keep the repo small) and `<stem>.png` when kaleido can render it
+    here. Returns the paths written."""
+    from pathlib import Path
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fig.write_html(directory / f"{stem}.html", include_plotlyjs="cdn")
+    written = [str(directory / f"{stem}.html")]
+    try:
+        fig.write_image(directory / f"{stem}.png", scale=2)
+        written.append(str(directory / f"{stem}.png"))
+    except Exception as err:  # kaleido needs a Chrome; without one the HTML plot still stands
+        logger.warning("no PNG plot (%s)", str(err).splitlines()[0] if str(err) else type(err).__name__)
+    return written
+
+
 def write_pareto(results: list[dict], directory) -> list[str]:
-    """`pareto.json`, `pareto.html` (plotly.js from its CDN, to keep the repo small) and `pareto.png` when
-    kaleido can render it here. Returns the paths written."""
+    """`pareto.json` and the plot as `pareto.html` / `pareto.png`. Returns the paths written."""
     import json
     from pathlib import Path
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "pareto.json").write_text(json.dumps(results, indent=2) + "\n")
-    fig = pareto_figure(results)
-    fig.write_html(directory / "pareto.html", include_plotlyjs="cdn")
-    written = [str(directory / "pareto.json"), str(directory / "pareto.html")]
-    try:
-        fig.write_image(directory / "pareto.png", scale=2)
-        written.append(str(directory / "pareto.png"))
-    except Exception as err:  # kaleido needs a Chrome; without one the HTML plot still stands
-        logger.warning("no PNG plot (%s)", str(err).splitlines()[0] if str(err) else type(err).__name__)
-    return written
+    return [str(directory / "pareto.json"), *write_figure(pareto_figure(results), directory, "pareto")]
