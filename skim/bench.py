@@ -136,6 +136,46 @@ def _auc(positives: list[float], negatives: list[float]) -> float:
     return wins / (len(positives) * len(negatives))
 
 
+def time_runners(runners: dict, inputs: dict, repeats: int) -> tuple[dict[str, float], dict]:
+    """Median ms of each runner on `inputs` over `repeats` rounds, the runners taking turns within a round so that
+    machine noise hits all alike, after one untimed warm-up call each (a new shape pays one-off set-up); and each
+    runner's output from the first round."""
+    for run in runners.values():
+        run(inputs)
+    samples, outputs = defaultdict(list), {}
+    for _ in range(repeats):
+        for name, run in runners.items():
+            start = time.perf_counter()
+            out = run(inputs)
+            samples[name].append((time.perf_counter() - start) * 1000)
+            outputs.setdefault(name, out)
+    return {name: statistics.median(values) for name, values in samples.items()}, outputs
+
+
+class FixedKeep:
+    """Stands in for one layer's predictor: pays the real predictor's cost, then answers with the P(keep) given in
+    `probs` for the input's scorable blocks, in block order. The ceiling and probe scripts use it to time skimming
+    under decisions made elsewhere (the gold answer, a probe) on the real fast path. One input at a time, in a
+    reader that skims after this layer only, so that every scorable block is still there when it is scored."""
+
+    def __init__(self, predictor):
+        self.predictor = predictor
+        self.probs: torch.Tensor | None = None
+
+    def keep_prob(self, blocks: torch.Tensor) -> torch.Tensor:
+        self.predictor.keep_prob(blocks)
+        if self.probs is None or len(self.probs) != blocks.shape[0]:
+            raise ValueError(f"FixedKeep got {blocks.shape[0]} blocks to score but holds answers for "
+                             f"{None if self.probs is None else len(self.probs)}")
+        return self.probs
+
+
+def scorable_blocks(window: Window, block_size: int) -> list[int]:
+    """The blocks a predictor scores, in order: those holding a second-segment token (passage text or the final
+    [SEP]), the model's own rule."""
+    return sorted({t // block_size for t, segment in enumerate(window.token_type_ids) if segment})
+
+
 def flops(tokens_in: list[int], tokens_out: list[int], hidden: int, intermediate: int) -> float:
     """Multiply-adds ×2 of a BERT encoder whose layer i attends over `tokens_in[i]` tokens and runs its
     feed-forward on the `tokens_out[i]` survivors of that layer's cut (predictors ~0.1 %, left out)."""
@@ -183,21 +223,13 @@ def run_bench(
     with torch.inference_mode(), autocast:
         for batch in tqdm(batches, desc=f"bench {dtype} b{batch_size}", unit="batch"):
             inputs = _batch([item["window"] for item in batch])
-            for name, run in runners.items():
-                run(inputs)  # warm-up: first call on a new shape pays one-off set-up
-            samples = defaultdict(list)
-            for _ in range(repeats):
-                for name, run in runners.items():
-                    start = time.perf_counter()
-                    out = run(inputs)
-                    samples[name].append((time.perf_counter() - start) * 1000)
-                    if _ == 0:
-                        for b, item in enumerate(batch):
-                            f1s[name].append(_answer_f1(out.start_logits[b].float(), out.end_logits[b].float(), item))
-                        if name.startswith("skim@"):
-                            _count_work(out, inputs, cfg, tokens[float(name[5:])], flop_sums[float(name[5:])])
-            for name, values in samples.items():
-                times[name].append(statistics.median(values))
+            medians, outputs = time_runners(runners, inputs, repeats)
+            for name, out in outputs.items():
+                times[name].append(medians[name])
+                for b, item in enumerate(batch):
+                    f1s[name].append(_answer_f1(out.start_logits[b].float(), out.end_logits[b].float(), item))
+                if name.startswith("skim@"):
+                    _count_work(out, inputs, cfg, tokens[float(name[5:])], flop_sums[float(name[5:])])
 
     auc = predictor_auc(fast, items)
     results = []

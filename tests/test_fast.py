@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from skim.bench import _auc, bench_inputs, flops
+from skim.bench import FixedKeep, _auc, _batch, bench_inputs, flops, gold_blocks, scorable_blocks
 from skim.cli import main
 from skim.fast import FastSkimReader
 from tests.conftest import tiny_model
@@ -87,6 +87,34 @@ def test_bench_inputs_are_full_length_windows_holding_the_gold_answer(tokenizer)
         answer = item["answers"][0]
         at = item["context"].find(answer, spans[0][0])
         assert 0 <= at and at + len(answer) <= spans[-1][1]
+
+
+def test_scorable_blocks_are_the_ones_the_model_scores(tokenizer):
+    model = tiny_model()
+    for item in bench_inputs(tokenizer, squad_rows(), seq_len=100, n=3):  # 100 tokens: a last, partial block
+        out = FastSkimReader(model)(**_batch([item["window"]]), threshold=0.0)
+        scored = [b for b, p in enumerate(out.keep_probs[0][0].tolist()) if not math.isnan(p)]
+        assert scored == scorable_blocks(item["window"], model.config.skim_block_size)
+
+
+def test_a_perfect_stand_in_predictor_keeps_exactly_the_gold_blocks(tokenizer):
+    """What `scripts/skim_ceiling.py` times: after its layer, only the answer's blocks and the question remain."""
+    model = tiny_model()
+    bs = model.config.skim_block_size
+    reader = FastSkimReader(model, layers=[0])
+    oracle = reader.predictors[0] = FixedKeep(reader.predictors[0])
+    for item in bench_inputs(tokenizer, squad_rows(), seq_len=128, n=3):
+        window = item["window"]
+        gold = gold_blocks(window, *item["span"], bs)
+        oracle.probs = torch.tensor([float(b in gold) for b in scorable_blocks(window, bs)])
+        out = reader(**_batch([window]), threshold=0.5)
+        alive = {b for b, kept in enumerate(out.alive[0][0].tolist()) if kept}
+        question_only = {b for b in alive if not any(window.token_type_ids[b * bs : (b + 1) * bs])}
+        assert gold and alive - question_only == gold
+        assert int(torch.isfinite(out.start_logits).sum()) < len(window.input_ids)  # the rest is really gone
+        oracle.probs = oracle.probs[:-1]
+        with pytest.raises(ValueError):
+            reader(**_batch([window]), threshold=0.5)
 
 
 def test_native_inputs_are_the_paragraph_alone(tokenizer):
