@@ -41,10 +41,12 @@ def main() -> None:
         # Streamlit scrolls an inner container, so a full-page shot stops at the viewport: scroll, then clip.
         heading = page.get_by_role("heading", name="Attention")
         heading.evaluate("el => el.scrollIntoView({block: 'start'})")
-        page.locator(".js-plotly-plot").nth(2).wait_for(timeout=60_000)  # drawn once scrolled into view
+        # The first chart after the heading, whatever number of charts precede it on the page.
+        chart_locator = heading.locator("xpath=following::div[contains(@class, 'js-plotly-plot')][1]")
+        chart_locator.wait_for(timeout=60_000)  # drawn once scrolled into view
         page.wait_for_timeout(1000)
         top = heading.bounding_box()["y"] - 10
-        chart = page.locator(".js-plotly-plot").nth(2).bounding_box()
+        chart = chart_locator.bounding_box()
         height = min(chart["y"] + chart["height"] + 70 - top, args.height - top)
         clip = {"x": 0, "y": top, "width": args.width, "height": height}
         page.screenshot(path=str(DOCS / "screenshot-attention.png"), clip=clip)
