@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from transformers import AutoModelForQuestionAnswering
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script from anywhere
 from skim.bench import (  # noqa: E402
-    FixedKeep, _answer_f1, _auc, _batch, bench_inputs, gold_blocks, predictor_auc, scorable_blocks, time_runners,
+    FixedKeep, _auc, _batch, bench_inputs, gold_blocks, predictor_auc, scorable_blocks, time_questions,
 )
 from skim.data import read_squad_json  # noqa: E402
 from skim.fast import FastSkimReader  # noqa: E402
@@ -132,21 +131,12 @@ def main() -> None:
         runners = {"hf": lambda x: hf(**x)}
         for t in args.thresholds:
             runners[f"probe@{t}"] = lambda x, t=t: reader(**x, threshold=t)
-        times, f1s, kept = ({name: [] for name in runners} for _ in range(3))
-        depth = model.config.num_hidden_layers
-        for item, p in tqdm(list(zip(dev, probe))[: args.n_timed], desc="timing", unit="question"):
-            stand_in.probs = p
-            medians, outputs = time_runners(runners, _batch([item["window"]]), 5)
-            for name, out in outputs.items():
-                times[name].append(medians[name])
-                f1s[name].append(_answer_f1(out.start_logits[0].float(), out.end_logits[0].float(), item))
-                tokens = getattr(out, "layer_tokens", None)
-                kept[name].append(1.0 if tokens is None else float(tokens[0].sum()) / (depth * len(item["window"].input_ids)))
+        timed = dev[: args.n_timed]
+        answers = {id(item): p for item, p in zip(timed, probe)}
+        runs = time_questions(runners, timed, model.config.num_hidden_layers, 5,
+                              lambda item: setattr(stand_in, "probs", answers[id(item)]))
 
-    hf_ms = statistics.mean(times["hf"])
-    runs = [{"run": name, "ms": statistics.mean(times[name]), "speedup_vs_hf": hf_ms / statistics.mean(times[name]),
-             "kept_fraction": statistics.mean(kept[name]), "f1": 100 * statistics.mean(f1s[name])} for name in runners]
-    result = {"n_train": len(train), "n_dev": len(dev), "n_timed": len(times["hf"]),
+    result = {"n_train": len(train), "n_dev": len(dev), "n_timed": len(timed),
               "threads": torch.get_num_threads(), "layers": layers, "runs": runs}
     for row in layers:
         print(f"after layer {row['layer']}: shipped predictor AUC {row['shipped_auc']:.3f}, "

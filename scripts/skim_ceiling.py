@@ -16,17 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from contextlib import nullcontext
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 from transformers import AutoModelForQuestionAnswering
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script from anywhere
-from skim.bench import FixedKeep, _answer_f1, _batch, bench_inputs, gold_blocks, scorable_blocks, time_runners  # noqa: E402
+from skim.bench import FixedKeep, bench_inputs, gold_blocks, scorable_blocks, time_questions  # noqa: E402
 from skim.data import read_squad_json  # noqa: E402
 from skim.fast import FastSkimReader  # noqa: E402
 from skim.inference import DEFAULT_MODEL, load_model  # noqa: E402
@@ -59,28 +57,17 @@ def main() -> None:
     runners = {"hf": lambda x: hf(**x), "full": lambda x: full(**x, skim=False)}
     for layer, reader in readers.items():
         runners[f"oracle@{layer}"] = lambda x, reader=reader: reader(**x, threshold=0.5)
-    times, f1s, kept = ({name: [] for name in runners} for _ in range(3))
+
+    def give_truth(item: dict) -> None:
+        window = item["window"]
+        gold = gold_blocks(window, *item["span"], bs)
+        truth = torch.tensor([1.0 if b in gold else 0.0 for b in scorable_blocks(window, bs)])
+        for oracle in oracles.values():
+            oracle.probs = truth
+
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.dtype == "bfloat16" else nullcontext()
     with torch.inference_mode(), autocast:
-        for item in tqdm(items, desc="ceiling", unit="question"):
-            window = item["window"]
-            gold = gold_blocks(window, *item["span"], bs)
-            truth = torch.tensor([1.0 if b in gold else 0.0 for b in scorable_blocks(window, bs)])
-            for oracle in oracles.values():
-                oracle.probs = truth
-            medians, outputs = time_runners(runners, _batch([window]), args.repeats)
-            for name, out in outputs.items():
-                times[name].append(medians[name])
-                f1s[name].append(_answer_f1(out.start_logits[0].float(), out.end_logits[0].float(), item))
-                tokens = getattr(out, "layer_tokens", None)  # HF's output has none: it keeps every token
-                kept[name].append(1.0 if tokens is None else float(tokens[0].sum()) / (depth * len(window.input_ids)))
-
-    hf_ms = statistics.mean(times["hf"])
-    rows = []
-    for name in runners:
-        ms, fraction = statistics.mean(times[name]), statistics.mean(kept[name])
-        rows.append({"run": name, "ms": ms, "speedup_vs_hf": hf_ms / ms, "kept_fraction": fraction,
-                     "limit_speedup": 1 / fraction, "f1": 100 * statistics.mean(f1s[name])})
+        rows = time_questions(runners, items, depth, args.repeats, give_truth, desc="ceiling")
     result = {"seq_len": args.seq_len, "dtype": args.dtype, "n": len(items), "threads": torch.get_num_threads(),
               "runs": rows}
     print(f"{len(items)} questions, {args.seq_len} tokens, batch 1, {args.dtype}, {torch.get_num_threads()} threads")

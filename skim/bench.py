@@ -152,6 +152,32 @@ def time_runners(runners: dict, inputs: dict, repeats: int) -> tuple[dict[str, f
     return {name: statistics.median(values) for name, values in samples.items()}, outputs
 
 
+def time_questions(runners: dict, items: list[dict], depth: int, repeats: int = 5, before=None,
+                   desc: str = "timing") -> list[dict]:
+    """Batch-1 timing of `runners` (one must be "hf", the reference) over bench `items`, each item's calls in turn
+    (`time_runners`). `before(item)`, if given, runs first for each item (e.g. to give a `FixedKeep` its
+    answers). One row per runner: mean ms, speed-up over "hf", kept fraction (token-layers processed over
+    `depth` × tokens; HF keeps every token), 1 ÷ that, and F1 (0-100)."""
+    times, f1s, kept = ({name: [] for name in runners} for _ in range(3))
+    for item in tqdm(items, desc=desc, unit="question"):
+        if before is not None:
+            before(item)
+        window = item["window"]
+        medians, outputs = time_runners(runners, _batch([window]), repeats)
+        for name, out in outputs.items():
+            times[name].append(medians[name])
+            f1s[name].append(_answer_f1(out.start_logits[0].float(), out.end_logits[0].float(), item))
+            tokens = getattr(out, "layer_tokens", None)
+            kept[name].append(1.0 if tokens is None else float(tokens[0].sum()) / (depth * len(window.input_ids)))
+    hf_ms = statistics.mean(times["hf"])
+    rows = []
+    for name in runners:
+        ms, fraction = statistics.mean(times[name]), statistics.mean(kept[name])
+        rows.append({"run": name, "ms": ms, "speedup_vs_hf": hf_ms / ms, "kept_fraction": fraction,
+                     "limit_speedup": 1 / fraction, "f1": 100 * statistics.mean(f1s[name])})
+    return rows
+
+
 class FixedKeep:
     """Stands in for one layer's predictor: pays the real predictor's cost, then answers with the P(keep) given in
     `probs` for the input's scorable blocks, in block order. The ceiling and probe scripts use it to time skimming
