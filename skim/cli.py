@@ -69,7 +69,8 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
     context = read_text_file(args.context_file) if args.context_file else args.context
     reader = Reader.from_pretrained(args.model)
-    trace = reader(args.question, context, threshold=args.threshold, skim=not args.no_skim, attention="none")
+    trace = reader(args.question, context, threshold=args.threshold, skim=not args.no_skim, attention="none",
+                   skim_layers=args.skim_layers)
     if args.json:
         print(json.dumps(trace.summary(), ensure_ascii=False))
         return 0
@@ -99,7 +100,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     rows = read_squad_json(args.data)[: args.limit]
     reader = Reader.from_pretrained(args.model)
-    result = sweep(reader, rows, args.sweep) if args.sweep else evaluate(reader, rows, args.threshold)
+    reader.check_skim_layers(args.skim_layers)  # one line before a long run, not after the full-model pass
+    if args.sweep:
+        result = sweep(reader, rows, args.sweep, skim_layers=args.skim_layers)
+    else:
+        result = evaluate(reader, rows, args.threshold, skim_layers=args.skim_layers)
     if args.output:
         write_json(args.output, {"data": args.data, "model": reader.name, **result})
     if args.sweep:
@@ -179,6 +184,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+SKIM_LAYERS_HELP = "skim only after these layers (default: every layer with a predictor), e.g. 3 4 5"
+
+
 def build_parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m skim", description="Block-Skim question answering.")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=ArgumentParser)
@@ -191,6 +199,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--model", help="checkpoint directory (default: the shipped assets/model)")
     p.add_argument("--threshold", type=threshold_arg, help="skim blocks with P(keep) below this (default: the model's)")
     p.add_argument("--no-skim", action="store_true", help="run the full model")
+    p.add_argument("--skim-layers", type=int, nargs="+", metavar="L", help=SKIM_LAYERS_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_answer)
 
@@ -201,6 +210,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--threshold", type=threshold_arg)
     p.add_argument("--output", help="also write the result (with data and model) to this JSON file")
     p.add_argument("--sweep", type=threshold_arg, nargs="+", metavar="P", help="skim at each of these thresholds")
+    p.add_argument("--skim-layers", type=int, nargs="+", metavar="L", help=SKIM_LAYERS_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -216,7 +226,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="bfloat16 = CPU autocast")
     p.add_argument("--repeats", type=positive_int, default=5, help="timed calls per input; the median counts")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's own choice)")
-    p.add_argument("--skim-layers", type=int, nargs="+", help="skim only after these layers (default: all)")
+    p.add_argument("--skim-layers", type=int, nargs="+", metavar="L", help=SKIM_LAYERS_HELP)
     p.add_argument("--sweep", action="store_true", help="all thresholds; writes pareto.json/.html/.png")
     p.add_argument("--output-dir", default="results", help="where --sweep writes its files")
     p.add_argument("--output", help="also write the result to this JSON file")

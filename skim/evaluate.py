@@ -23,6 +23,7 @@ def run_questions(
     skim: bool,
     desc: str,
     on_progress: Progress | None = None,
+    skim_layers: list[int] | None = None,
 ) -> dict:
     """Answer every row; returns predictions, totals, and per question: EM, F1, the gold answer's block (its id
     and the layer that dropped it, `None` = alive or unknown) and milliseconds (the whole `reader` call)."""
@@ -30,7 +31,8 @@ def run_questions(
     start = time.perf_counter()
     for i, row in enumerate(tqdm(rows, desc=desc, unit="q", leave=False)):
         t = time.perf_counter()
-        trace = reader(row["question"], row["context"], threshold=threshold, skim=skim, attention="none")
+        trace = reader(row["question"], row["context"], threshold=threshold, skim=skim, attention="none",
+                       skim_layers=skim_layers)
         ms.append((time.perf_counter() - t) * 1000)
         text = trace.answer.text if trace.answer else ""
         predictions.append(text)
@@ -83,12 +85,16 @@ def gold_block_survives(trace, answer_start: int) -> bool:
 
 
 def evaluate(
-    reader: Reader, rows: list[dict], threshold: float | None = None, on_progress: Progress | None = None
+    reader: Reader,
+    rows: list[dict],
+    threshold: float | None = None,
+    on_progress: Progress | None = None,
+    skim_layers: list[int] | None = None,
 ) -> dict:
     """`{"n", "full": {...}, "skim": {...}, "speedup"}` on the SQuAD 0-100 scale; speedup = full s ÷ skim s.
     A one-threshold `sweep`, reshaped to the CLI's `eval` contract."""
     threshold = reader.model.config.skim_threshold if threshold is None else threshold
-    result = sweep(reader, rows, [threshold], on_progress)
+    result = sweep(reader, rows, [threshold], on_progress, skim_layers)
     point = result["skim"][0]
     return {
         "n": result["n"],
@@ -100,9 +106,16 @@ def evaluate(
     }
 
 
-def sweep(reader: Reader, rows: list[dict], thresholds: list[float], on_progress: Progress | None = None) -> dict:
-    """The full model once, then skimming at each threshold: the accuracy/work trade-off table of the model card.
-    `on_progress(done, total)` counts questions over all runs: `total` = questions × (1 + thresholds)."""
+def sweep(
+    reader: Reader,
+    rows: list[dict],
+    thresholds: list[float],
+    on_progress: Progress | None = None,
+    skim_layers: list[int] | None = None,
+) -> dict:
+    """The full model once, then skimming at each threshold (after `skim_layers` only, None: every predictor
+    layer): the accuracy/work trade-off table of the model card. `on_progress(done, total)` counts questions over
+    all runs: `total` = questions × (1 + thresholds)."""
     total = len(rows) * (1 + len(thresholds))
 
     def progress_from(offset: int) -> Progress | None:
@@ -112,7 +125,7 @@ def sweep(reader: Reader, rows: list[dict], thresholds: list[float], on_progress
     points = []
     for i, threshold in enumerate(thresholds):
         desc = f"skimming @ {threshold:g}"
-        skim = run_questions(reader, rows, threshold, True, desc, on_progress=progress_from((i + 1) * len(rows)))
+        skim = run_questions(reader, rows, threshold, True, desc, progress_from((i + 1) * len(rows)), skim_layers)
         points.append(
             {
                 "threshold": threshold,

@@ -111,8 +111,11 @@ class FastSkimReader:
         token_type_ids: torch.Tensor | None = None,
         threshold: float | None = None,
         skim: bool = True,
+        layers: list[int] | None = None,
     ) -> SkimQAOutput:
+        """`layers`: skim only after these of the reader's predictor layers on this call (None: all of them)."""
         bs = self.block_size
+        predictors = self.predictors if layers is None else {i: p for i, p in self.predictors.items() if i in layers}
         threshold = self.model.config.skim_threshold if threshold is None else threshold
         batch, length = input_ids.shape
         device = input_ids.device
@@ -142,19 +145,19 @@ class FastSkimReader:
             q, k, v = layer.qkv_heads(hidden, rows)
             mask = None if all_valid else valid[:, None, None, :]
             block_probs = torch.full((batch, num_blocks), float("nan"), device=device)
-            if skim and i in self.predictors:
+            if skim and i in predictors:
                 context, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
                     q, k, v, attn_mask=None if mask is None else _additive(mask, q.dtype), scale=self.scale
                 )
                 scored = scorable & alive
                 if bool(scored.any()):
                     squares = self._diagonal_squares(q, k, lse, scored, real, row_of)
-                    block_probs[scored] = self.predictors[i].keep_prob(squares)
+                    block_probs[scored] = predictors[i].keep_prob(squares)
             else:
                 context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
             attn_out = layer.attention_output(context, hidden, rows)
 
-            if skim and i in self.predictors and threshold > 0:
+            if skim and i in predictors and threshold > 0:
                 scored = scorable & alive
                 drop = scored if threshold >= 1 else scored & (block_probs < threshold)
                 if bool(drop.any()):

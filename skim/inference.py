@@ -93,9 +93,11 @@ class Reader:
         top_k: int = 5,
         max_answer_tokens: int = 30,
         stride: int = 128,
+        skim_layers: list[int] | None = None,
     ) -> SkimTrace:
         """Answer `question` from `context`. `attention`: "heads" (every head, float16), "mean" (head mean) or
-        "none"; kept for the answer's window only, which bounds a trace at ~layers × heads × 384² × 2 bytes."""
+        "none"; kept for the answer's window only, which bounds a trace at ~layers × heads × 384² × 2 bytes.
+        `skim_layers`: skim only after these of the model's predictor layers (None: all of them)."""
         if not isinstance(question, str) or not isinstance(context, str):
             raise InputError("question and passage must be text")
         for name, text in (("question", question), ("passage", context)):
@@ -107,6 +109,7 @@ class Reader:
         threshold = self.model.config.skim_threshold if threshold is None else float(threshold)
         if math.isnan(threshold):
             raise InputError("threshold must be a number between 0 and 1")
+        skim_layers = self.check_skim_layers(skim_layers)
         question, cut = truncate_question(self.tokenizer, question)
         windows = make_windows(self.tokenizer, question, context, self.max_length, stride)
         t_tok = time.perf_counter()
@@ -120,9 +123,10 @@ class Reader:
             t = time.perf_counter()
             with self.lock, torch.inference_mode():
                 if attention == "none":
-                    out = self.fast(**window.tensors(), threshold=threshold, skim=skim)
+                    out = self.fast(**window.tensors(), threshold=threshold, skim=skim, layers=skim_layers)
                 else:
-                    out = self.model(**window.tensors(), threshold=threshold, skim=skim, output_attentions=True)
+                    out = self.model(**window.tensors(), threshold=threshold, skim=skim, output_attentions=True,
+                                     skim_layers=skim_layers)
             model_ms += (time.perf_counter() - t) * 1000
             spans = best_spans(out.start_logits[0], out.end_logits[0], window.offsets, max_answer_tokens, top_k)
             # Keep only the per-layer decisions: attention of all windows at once would be GBs on a long passage.
@@ -161,7 +165,21 @@ class Reader:
             },
             attention=kept_attention,
             warnings=warnings,
+            skim_layers=skim_layers,
         )
+
+    def check_skim_layers(self, skim_layers) -> list[int] | None:
+        """`skim_layers` sorted and de-duplicated, or `InputError` (one line) unless they are predictor layers."""
+        if skim_layers is None:
+            return None
+        allowed = self.model.config.predictor_layers
+        try:
+            chosen = sorted({int(i) for i in skim_layers})
+        except (TypeError, ValueError):
+            raise InputError(f"skim layers must be layer numbers among {allowed}") from None
+        if not set(chosen) <= set(allowed):
+            raise InputError(f"skim layers must be among the model's predictor layers {allowed}, got {chosen}")
+        return chosen
 
     @staticmethod
     def _answer(context: str, window: Window, w: int, span) -> Answer:

@@ -155,7 +155,10 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         threshold: float | None = None,
         skim: bool | None = None,
         output_attentions: bool = False,
+        skim_layers: list[int] | None = None,
     ) -> SkimQAOutput:
+        """`skim_layers`: at inference, skim only after these of the predictor layers (None: all of them). With
+        labels every predictor is scored and trained, whatever this says."""
         cfg = self.config
         bs = cfg.skim_block_size
         skim = (not self.training) if skim is None else skim
@@ -183,6 +186,9 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         alive = block_real.clone()  # (B, nb)
         cut = False  # has any token been removed yet?
 
+        active = {int(i) for i in self.skim_predictors}
+        if skim_layers is not None and start_positions is None:
+            active &= set(skim_layers)
         keep_probs, alive_per_layer, attentions, position_maps, layer_tokens = [], [], [], [], []
         skim_losses = []
         for i, layer in enumerate(self.bert.encoder.layer):
@@ -196,7 +202,7 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
 
             block_probs = torch.full((batch, num_blocks), float("nan"), device=device)
             # The full model (skim off, no labels) skips the predictors, so its timing is the plain encoder's.
-            if str(i) in self.skim_predictors and (skim or start_positions is not None):
+            if i in active and (skim or start_positions is not None):
                 index = None
                 if cut:
                     # Current row of every original position; batch padding is scattered into a spare last slot.

@@ -117,6 +117,7 @@ class SkimTrace:
     attention: list[AttentionMap] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     version: int = TRACE_VERSION
+    skim_layers: list[int] | None = None  # the layers allowed to skim; None: every layer with a predictor
 
     def __post_init__(self) -> None:
         if len(self.layers) != self.num_layers:
@@ -154,6 +155,7 @@ class SkimTrace:
             "alternatives": [asdict(a) for a in self.alternatives],
             "threshold": self.threshold,
             "skim": self.skim,
+            "skim_layers": self.skim_layers,
             "kept_fraction": self.kept_fraction,
             "n_windows": len(self.windows),
             "blocks": [asdict(b) for b in self.blocks],

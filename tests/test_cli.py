@@ -44,6 +44,18 @@ def test_full_model_processes_every_token(capsys, tiny_model_dir, flags):
     assert all(layer["dropped_blocks"] == [] for layer in record["layers"])
 
 
+def test_skim_layers_limit_which_layers_judge_and_drop(capsys, tiny_model_dir):
+    argv = ["answer", "--model", str(tiny_model_dir), "--question", "Where?", "--context", PASSAGE, "--threshold", "0.5"]
+    code, out, _ = run(capsys, *argv, "--skim-layers", "1", "--json")
+    record = json.loads(out)
+    assert code == 0 and record["skim_layers"] == [1]
+    first, second = record["layers"]
+    assert first["keep_prob"] == {} and first["dropped_blocks"] == []  # layer 0 neither scores nor drops
+    assert second["keep_prob"] and second["dropped_blocks"]  # layer 1 does, at this threshold
+    everywhere = json.loads(run(capsys, *argv, "--json")[1])
+    assert everywhere["skim_layers"] is None and everywhere["layers"][0]["keep_prob"]
+
+
 def test_context_file_and_human_output(capsys, tiny_model_dir, tmp_path):
     path = tmp_path / "passage.txt"
     path.write_text(PASSAGE, encoding="utf-8")
@@ -59,7 +71,7 @@ def bad_files(tmp_path):
     return {"binary": binary, "latin1": latin1, "missing": tmp_path / "nope.txt", "directory": tmp_path}
 
 
-@pytest.mark.parametrize("case", ["empty-question", "empty-passage", "missing", "binary", "latin1", "directory", "no-model", "bad-threshold", "no-context"])
+@pytest.mark.parametrize("case", ["empty-question", "empty-passage", "missing", "binary", "latin1", "directory", "no-model", "bad-threshold", "no-context", "bad-layer"])
 def test_bad_input_exits_2_with_one_line(capsys, tiny_model_dir, tmp_path, case):
     files = bad_files(tmp_path)
     model = ["--model", str(tiny_model_dir)]
@@ -73,6 +85,7 @@ def test_bad_input_exits_2_with_one_line(capsys, tiny_model_dir, tmp_path, case)
         "no-model": ["answer", "--model", str(tmp_path / "no-such-model"), "--question", "Where?", "--context", PASSAGE],
         "bad-threshold": ["answer", *model, "--question", "Where?", "--context", PASSAGE, "--threshold", "1.5"],
         "no-context": ["answer", *model, "--question", "Where?"],
+        "bad-layer": ["answer", *model, "--question", "Where?", "--context", PASSAGE, "--skim-layers", "7"],
     }[case]
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""

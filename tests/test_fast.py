@@ -44,6 +44,25 @@ def test_fast_path_matches_the_models_forward(tokenizer, threshold, pack):
         assert torch.allclose(slow.end_logits, quick.end_logits, atol=1e-5)
 
 
+@pytest.mark.parametrize("layers", [[1], [0]])
+def test_fast_path_matches_the_models_forward_when_only_some_layers_skim(tokenizer, layers):
+    model = tiny_model()
+    batch = padded_batch(tokenizer)
+    with torch.no_grad():
+        slow = model(**batch, threshold=0.5, skim=True, skim_layers=layers)
+    quick = FastSkimReader(model)(**batch, threshold=0.5, layers=layers)
+    for i, (a, b) in enumerate(zip(slow.keep_probs, quick.keep_probs)):
+        assert torch.allclose(a, b, atol=1e-5, equal_nan=True)
+        assert bool(a.isnan().all()) == (i not in layers)  # no other layer's predictor ran
+    for a, b in zip(slow.alive, quick.alive):
+        assert torch.equal(a, b)
+    assert torch.allclose(slow.start_logits, quick.start_logits, atol=1e-5)
+    with torch.no_grad():
+        real_blocks = model(**batch, threshold=0.0, skim=True).alive[-1]  # nothing dropped: the real blocks
+    dropped_after = [int((real_blocks & ~alive).sum()) for alive in slow.alive]
+    assert dropped_after[layers[0]] > 0 and all(d == 0 for d in dropped_after[: layers[0]])
+
+
 def test_some_threshold_really_drops_blocks_in_that_comparison(tokenizer):
     """Guards the test above: agreement on runs that drop nothing would prove little."""
     out = FastSkimReader(tiny_model())(**padded_batch(tokenizer), threshold=0.5)
