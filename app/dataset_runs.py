@@ -37,23 +37,40 @@ def _progress_bar(label: str):
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def batch_eval(_reader: Reader, model_key: str, fingerprint: str, _rows: list[dict], n: int, threshold: float) -> dict:
-    """The first `n` rows read by the full model and by skimming at `threshold`: two `run_questions` results.
-    `model_key` and `fingerprint` stand in for the unhashed reader and rows in the cache key."""
+def batch_eval(
+    _reader: Reader,
+    model_key: str,
+    fingerprint: str,
+    _rows: list[dict],
+    n: int,
+    threshold: float,
+    skim_layers: tuple[int, ...] | None = None,
+) -> dict:
+    """The first `n` rows read by the full model and by skimming at `threshold` (after `skim_layers` only, None:
+    all): two `run_questions` results. `model_key` and `fingerprint` stand in for the unhashed reader and rows in
+    the cache key."""
     rows = _rows[:n]
+    layers = None if skim_layers is None else list(skim_layers)
     bar, on_progress = _progress_bar(f"Answering {n} questions without and with skimming…")
     full = run_questions(_reader, rows, None, False, "full model", lambda done, _: on_progress(done, 2 * n))
-    skim = run_questions(_reader, rows, threshold, True, "skimming", lambda done, _: on_progress(n + done, 2 * n))
+    skim = run_questions(_reader, rows, threshold, True, "skimming", lambda done, _: on_progress(n + done, 2 * n), layers)
     bar.empty()
     return {"n": n, "threshold": threshold, "full": full, "skim": skim}
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
 def what_if(
-    _reader: Reader, model_key: str, fingerprint: str, _rows: list[dict], n: int, thresholds: tuple[float, ...]
+    _reader: Reader,
+    model_key: str,
+    fingerprint: str,
+    _rows: list[dict],
+    n: int,
+    thresholds: tuple[float, ...],
+    skim_layers: tuple[int, ...] | None = None,
 ) -> dict:
-    """`skim.evaluate.sweep` of the first `n` rows at each of `thresholds`."""
+    """`skim.evaluate.sweep` of the first `n` rows at each of `thresholds`, skimming after `skim_layers` only."""
     bar, on_progress = _progress_bar(f"Answering {n} questions at {len(thresholds)} thresholds and without skimming…")
-    result = sweep(_reader, _rows[:n], list(thresholds), on_progress)
+    layers = None if skim_layers is None else list(skim_layers)
+    result = sweep(_reader, _rows[:n], list(thresholds), on_progress, layers)
     bar.empty()
     return result

@@ -14,7 +14,7 @@ from skim import Reader
 from .dataset import FILTERS, Dataset, filter_results, results_table, summary
 from .dataset_figures import WHAT_IF_THRESHOLDS, what_if_figure, what_if_table
 from .dataset_runs import batch_eval, what_if
-from .state import model_path, open_in_explorer
+from .state import chosen_skim_layers, model_path, open_in_explorer
 
 EXPLORER = "app/pages/explore.py"
 # What a researcher scans for first (answers, scores, the answer block's fate) left; ids and timings right.
@@ -55,7 +55,8 @@ WHAT_IF_COLUMNS = {
 
 def on_evaluate(fp: str) -> None:
     ss = st.session_state
-    ss.batch_request = {"fingerprint": fp, "n": int(ss[f"batch_n_{fp}"]), "threshold": float(ss.threshold)}
+    ss.batch_request = {"fingerprint": fp, "n": int(ss[f"batch_n_{fp}"]), "threshold": float(ss.threshold),
+                        "skim_layers": chosen_skim_layers()}
 
 
 def on_table_select() -> None:
@@ -87,8 +88,10 @@ def render_batch(reader: Reader, dataset: Dataset, default_n: int) -> None:
     if not request or request["fingerprint"] != fp:
         st.caption("Each question is answered twice, one at a time: by the full model and skimming at the threshold.")
         return
-    n, threshold = request["n"], request["threshold"]
-    result = batch_eval(reader, model_path(), fp, dataset.rows, n, threshold)
+    n, threshold, layers = request["n"], request["threshold"], request.get("skim_layers")
+    result = batch_eval(reader, model_path(), fp, dataset.rows, n, threshold, layers)
+    if layers != chosen_skim_layers():
+        st.info("These results skimmed after other layers than the sidebar now names. Evaluate again to update them.")
     if threshold != ss.threshold:
         st.info(
             f"These results are for threshold {threshold:g}; the sidebar is now at {ss.threshold:g}. Evaluate again to "
@@ -164,7 +167,7 @@ def render_table(table: pd.DataFrame, dataset: Dataset) -> None:
 
 def on_what_if(fp: str) -> None:
     ss = st.session_state
-    ss.what_if_request = {"fingerprint": fp, "n": int(ss[f"what_if_n_{fp}"])}
+    ss.what_if_request = {"fingerprint": fp, "n": int(ss[f"what_if_n_{fp}"]), "skim_layers": chosen_skim_layers()}
 
 
 def on_drill_down(fp: str, n: int) -> None:
@@ -173,7 +176,8 @@ def on_drill_down(fp: str, n: int) -> None:
     ss.threshold = float(ss.what_if_pick)
     st.query_params["threshold"] = f"{ss.threshold:g}"  # as the slider's own on_change would: links stay true
     ss[f"batch_n_{fp}"] = n
-    ss.batch_request = {"fingerprint": fp, "n": n, "threshold": ss.threshold}
+    ss.batch_request = {"fingerprint": fp, "n": n, "threshold": ss.threshold,
+                        "skim_layers": ss.what_if_request.get("skim_layers")}
 
 
 def render_what_if(reader: Reader, dataset: Dataset, default_n: int) -> None:
@@ -189,7 +193,9 @@ def render_what_if(reader: Reader, dataset: Dataset, default_n: int) -> None:
         st.caption("F1 and speed-up against the threshold: the full model once, then skimming at every threshold.")
         return
     n = request["n"]
-    result = what_if(reader, model_path(), fp, dataset.rows, n, WHAT_IF_THRESHOLDS)
+    result = what_if(reader, model_path(), fp, dataset.rows, n, WHAT_IF_THRESHOLDS, request.get("skim_layers"))
+    if request.get("skim_layers") != chosen_skim_layers():
+        st.info("This what-if skimmed after other layers than the sidebar now names. Run it again to update it.")
     st.plotly_chart(what_if_figure(result, float(ss.threshold)), key="what_if_chart", config=PLOTLY_CONFIG)
     st.caption(
         f"The first {n} questions. Measured speed-up = full model time ÷ skimming time on this machine (noisy while "

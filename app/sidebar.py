@@ -11,8 +11,8 @@ from .state import examples, load_checkpoint, on_example_change, sync_url
 
 
 def render_sidebar(reader: Reader) -> None:
-    """Values live in `st.session_state` (keys `example`, `threshold`, `compare`, `checkpoint`), set once by
-    `init_state`."""
+    """Values live in `st.session_state` (keys `example`, `threshold`, `skim_layers`, `compare`, `checkpoint`), set
+    once by `init_state`."""
     titles = {e.key: e.title for e in examples()}
     st.selectbox("Example", list(titles), format_func=titles.get, key="example", on_change=on_example_change)
     st.slider(
@@ -25,6 +25,17 @@ def render_sidebar(reader: Reader) -> None:
         on_change=sync_url,
         help="A block whose P(keep) falls below this is removed after that layer. 0 keeps everything; "
         "the paper's scripts use 0.001–0.01.",
+    )
+    st.multiselect(
+        "Skim after layers",
+        reader.model.config.predictor_layers,
+        format_func="layer {}".format,
+        key="skim_layers",
+        on_change=sync_url,
+        placeholder="none: nothing is skimmed",
+        help="Only these layers' predictors judge and drop blocks; the others let every block through. "
+        "Early layers save the most work per dropped block but judge worst: on this model, skimming only after "
+        "layers 3-5 is faster than after all six at the same accuracy (README, Speed).",
     )
     st.toggle(
         "Compare with the full model", key="compare", help="Also run without skimming: time, speed-up, agreement."

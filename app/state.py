@@ -18,7 +18,7 @@ MODEL_ENV = "SKIM_MODEL"  # a checkpoint directory; unset = the repo's assets/mo
 MAX_PASSAGE_CHARS = 30_000  # the passage box's limit: ~20 windows, which bounds one run
 MAX_QUESTION_CHARS = 1_000  # from a URL; the reader keeps the first 64 tokens anyway
 URL_PASSAGE_CHARS = 5_000  # a pasted passage rides in the link up to this (SQuAD paragraphs average ~750)
-URL_PARAMS = ("example", "question", "passage", "gold", "gold_start", "threshold", "layer", "head", "block")
+URL_PARAMS = ("example", "question", "passage", "gold", "gold_start", "threshold", "skim_layers", "layer", "head", "block")
 # Option values of the attention selectors that are not a head or a block. Not None: a selectbox whose session
 # value is None shows no selection at all.
 MEAN_HEAD = "mean"
@@ -49,14 +49,31 @@ def load_reader(path: str, version: str = "") -> Reader:
 # cache_data hands each rerun its own unpickled copy: keep few entries.
 @st.cache_data(max_entries=6, show_spinner=False)
 def read(
-    _reader: Reader, model_key: str, question: str, passage: str, threshold: float, skim: bool, attention: str = ""
+    _reader: Reader,
+    model_key: str,
+    question: str,
+    passage: str,
+    threshold: float,
+    skim: bool,
+    attention: str = "",
+    skim_layers: tuple[int, ...] | None = None,
 ) -> SkimTrace:
     """Answer once per distinct input. `model_key` stands in for the unhashable reader in the cache key.
     By default the skimmed run keeps every head's attention (the views draw it) and the full-model run none:
     nothing draws it, and it would double the cache. `attention="none"` runs the fast path, whose time is the
-    one to compare with the full run (copying attention out costs the trace run several times the forward)."""
+    one to compare with the full run (copying attention out costs the trace run several times the forward).
+    `skim_layers`: skim only after these layers (None: every predictor layer)."""
     attention = attention or ("heads" if skim else "none")
-    return _reader(question, passage, threshold=threshold, skim=skim, attention=attention)
+    layers = None if skim_layers is None else list(skim_layers)
+    return _reader(question, passage, threshold=threshold, skim=skim, attention=attention, skim_layers=layers)
+
+
+def chosen_skim_layers(config: SkimConfig | None = None) -> tuple[int, ...] | None:
+    """The sidebar's layers for a model with `config` (default: the app's model): None when they are all its
+    predictor layers (the default, and the same cache entry as before any choice), else those of them it has."""
+    allowed = config.predictor_layers if config is not None else st.session_state.predictor_layers
+    chosen = tuple(i for i in allowed if i in st.session_state.skim_layers)
+    return None if len(chosen) == len(allowed) else chosen
 
 
 @st.cache_data(show_spinner=False)
@@ -76,6 +93,9 @@ def init_state(config: SkimConfig) -> None:
         ss.example = example_by_key(url.get("example", "")).key
     if "threshold" not in ss:
         ss.threshold = _url_threshold(config.skim_threshold)
+    ss.predictor_layers = config.predictor_layers
+    if "skim_layers" not in ss:
+        ss.skim_layers = _url_layers(config.predictor_layers)
     if "compare" not in ss:
         ss.compare = True
     if "checkpoint" not in ss:
@@ -93,7 +113,7 @@ def init_state(config: SkimConfig) -> None:
         ss.attn_block = WHOLE_MAP if block is None else block
     # Widgets that are not drawn in a run (form fields and selectors while another page is open) lose their
     # state; writing it back keeps the user's text and view across page switches.
-    for key in ("passage", "question", "layer", "head", "attn_block"):
+    for key in ("passage", "question", "skim_layers", "layer", "head", "attn_block"):
         ss[key] = ss[key]
 
 
@@ -103,6 +123,18 @@ def _url_threshold(default: float) -> float:
     except ValueError:
         return default
     return round(min(max(value, 0.0), 1.0), 3) if math.isfinite(value) else default
+
+
+def _url_layers(allowed: list[int]) -> list[int]:
+    """The URL's `skim_layers` ("3,4,5"; empty: none) if every entry is one of `allowed`, else all of them."""
+    text = st.query_params.get("skim_layers")
+    if text is None:
+        return list(allowed)
+    try:
+        chosen = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        return list(allowed)
+    return chosen if set(chosen) <= set(allowed) else list(allowed)
 
 
 def _url_int(name: str, limit: int) -> int | None:
@@ -147,6 +179,8 @@ def sync_url() -> None:
         if row["answer_start"] is not None:
             params["gold_start"] = str(row["answer_start"])
     params["threshold"] = f"{ss.threshold:g}"
+    if sorted(ss.skim_layers) != ss.predictor_layers:  # all of them, the default, stays out of the link
+        params["skim_layers"] = ",".join(str(i) for i in sorted(ss.skim_layers))
     params["layer"] = str(ss.layer)
     params["head"] = str(ss.head)
     if ss.attn_block != WHOLE_MAP:

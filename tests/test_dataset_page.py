@@ -233,6 +233,18 @@ def test_upload_evaluate_filter_and_download(downloads):
     assert len(shown) == table["dropped at layer"].notna().sum() and shown["dropped at layer"].notna().all()
 
 
+def test_the_batch_skims_after_the_sidebars_layers_only(tiny_reader):
+    at = upload(dataset_page())
+    at.slider(key="threshold").set_value(0.99).run()
+    at.multiselect(key="skim_layers").set_value([1]).run()
+    table = results(evaluate(at, 4))
+    assert not at.exception
+    assert set(table["dropped at layer"].dropna()) <= {1}  # layer 0 judges nothing, so drops nothing
+    assert float(metric(at, "Kept fraction")) > 0.5  # layer 0 ran on every token: at most half is saved
+    at.multiselect(key="skim_layers").set_value([0, 1]).run()
+    assert any("other layers" in i.value for i in at.info)
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [(b"\x00\x01\x02binary", "looks binary"), (b"\xff\xfe{}", "not UTF-8"), (b"{not json", "not valid JSON")],

@@ -152,6 +152,21 @@ def test_the_url_follows_the_view():
     assert "question" not in at.query_params and "passage" not in at.query_params
 
 
+def test_skimming_after_chosen_layers_only_shows_in_the_run_and_the_link(tiny_reader, downloads):
+    at = run_app(threshold="0.5")
+    at.multiselect(key="skim_layers").set_value([1]).run()
+    assert not at.exception and at.query_params["skim_layers"] == "1"
+    summary = json.loads(downloads["skim-summary.json"]())
+    expected = tiny_reader(at.session_state["question"], at.session_state["passage"], threshold=0.5, skim_layers=[1])
+    assert summary["skim_layers"] == [1] and summary["layers"] == json.loads(json.dumps(expected.summary()))["layers"]
+    assert summary["layers"][0]["keep_prob"] == {} and summary["layers"][1]["dropped_blocks"]
+    reopened = run_app(threshold="0.5", skim_layers="1")
+    assert reopened.multiselect(key="skim_layers").value == [1]
+    at.multiselect(key="skim_layers").set_value([0, 1]).run()  # all of them again: the link drops the parameter
+    assert "skim_layers" not in at.query_params
+    assert run_app(skim_layers="0,9").multiselect(key="skim_layers").value == [0, 1]  # a bad link: the default
+
+
 def test_link_to_a_pasted_passage_restores_it_with_its_gold_answer():
     start = PASSAGE.index("Charles Babbage")
     at = run_app(question=QUESTION, passage=PASSAGE, gold="Charles Babbage", gold_start=str(start))

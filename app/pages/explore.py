@@ -7,6 +7,7 @@ import streamlit as st
 from app.gold import gold_blocks
 from app.state import (
     MAX_PASSAGE_CHARS,
+    chosen_skim_layers,
     gold,
     gold_answer,
     load_checkpoint,
@@ -48,13 +49,15 @@ with left:
     render_input_form()
 try:
     with st.spinner("Reading the passage…"):
-        trace = read(reader, model_path(), ss.question, ss.passage, float(ss.threshold), True)
+        layers = chosen_skim_layers(reader.model.config)
+        trace = read(reader, model_path(), ss.question, ss.passage, float(ss.threshold), True, "", layers)
         full = read(reader, model_path(), ss.question, ss.passage, 0.0, False) if ss.compare else None
         # Timed like the full run (no attention copied out): the card's speed-up compares like with like.
-        timed = read(reader, model_path(), ss.question, ss.passage, float(ss.threshold), True, "none") if full else None
+        timed = read(reader, model_path(), ss.question, ss.passage, float(ss.threshold), True, "none", layers) if full else None
         other = None
         if checkpoint.reader is not None:
-            other = read(checkpoint.reader, checkpoint.key, ss.question, ss.passage, float(ss.threshold), True, "none")
+            other = read(checkpoint.reader, checkpoint.key, ss.question, ss.passage, float(ss.threshold), True, "none",
+                         chosen_skim_layers(checkpoint.reader.model.config))
 except InputError as err:
     st.error(str(err))
     st.stop()
