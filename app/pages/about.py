@@ -20,8 +20,10 @@ physically removed, so later layers run on fewer tokens. [CLS], the question and
   block's predictor read.
 - **Why did it skim?**: one block (the gold answer's when it is known): the layer that dropped it, its P(keep)
   at every layer, and the 32×32 square its predictor read at each layer.
+- **Skim after layers** (sidebar): only the chosen layers' predictors judge and drop blocks; the others let
+  every block through. Compare late layers alone with all of them.
 - **Export this run**: per-layer decisions (CSV), the trace (JSON) and every figure (HTML, PNG). The page's
-  URL holds the example, question, threshold, layer and head: copy it to share the view.
+  URL holds the example, question, threshold, skimming layers, layer and head: copy it to share the view.
 - **Dataset** page: EM/F1, kept fraction and speed-up over many SQuAD questions (a bundled sample of 300 dev
   questions or your own file), filters to the questions skimming got wrong, and a threshold what-if chart;
   any row opens here.
