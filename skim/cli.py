@@ -82,6 +82,8 @@ def cmd_answer(args: argparse.Namespace) -> int:
     dropped = trace.block_dropped_at()
     n_dropped = sum(layer is not None for layer in dropped.values())
     mode = f"skimming at threshold {trace.threshold:g}" if trace.skim else "full model (no skimming)"
+    if trace.skim and trace.skim_layers is not None:
+        mode += f" after layers {', '.join(map(str, trace.skim_layers)) or 'none'}"
     print(
         f"{mode}: {n_dropped} of {len(trace.blocks)} context blocks dropped; "
         f"{100 * trace.kept_fraction:.0f}% of token-layers processed; {trace.timings_ms['total']:.0f} ms"
