@@ -72,6 +72,10 @@ class Reader:
         self.tokenizer = tokenizer
         self.name = name or str(getattr(model, "name_or_path", ""))
         self.lock = threading.Lock()
+        # A fast tokenizer keeps its truncation settings in the shared Rust object and sets them on every call:
+        # two threads tokenizing at once (the question alone, untruncated; the windows, truncated) can each run
+        # with the other's settings, and a window came out 650 tokens long. Tokenising is quick: one at a time.
+        self.tokenizer_lock = threading.Lock()
         self.fast = FastSkimReader(self.model)  # answers without attention maps take the fast path
 
     @classmethod
@@ -110,8 +114,7 @@ class Reader:
         if math.isnan(threshold):
             raise InputError("threshold must be a number between 0 and 1")
         skim_layers = self.check_skim_layers(skim_layers)
-        question, cut = truncate_question(self.tokenizer, question)
-        windows = make_windows(self.tokenizer, question, context, self.max_length, stride)
+        question, cut, windows = self.windows(question, context, stride)
         t_tok = time.perf_counter()
         warnings = [f"the question was cut to its first {len(question)} characters (64 tokens)"] if cut else []
         if len(windows) > 1:
@@ -180,6 +183,12 @@ class Reader:
         if not set(chosen) <= set(allowed):
             raise InputError(f"skim layers must be among the model's predictor layers {allowed}, got {chosen}")
         return chosen
+
+    def windows(self, question: str, context: str, stride: int = 128) -> tuple[str, bool, list[Window]]:
+        """The question as it is read (cut to 64 tokens; whether it was cut) and the passage's model inputs."""
+        with self.tokenizer_lock:
+            question, cut = truncate_question(self.tokenizer, question)
+            return question, cut, make_windows(self.tokenizer, question, context, self.max_length, stride)
 
     @staticmethod
     def _answer(context: str, window: Window, w: int, span) -> Answer:

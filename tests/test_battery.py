@@ -87,6 +87,15 @@ def test_readme_passage_cap_matches_the_code(tokenizer):
         make_windows(tokenizer, LONG_QUESTION, passage + "x")
 
 
+def test_concurrent_questions_never_overflow_a_window(tiny_reader):
+    """A shared fast tokenizer sets its truncation on every call; unguarded, a thread tokenising its question alone
+    (no truncation) could undo another thread's window cut, and windows of 650-900 tokens reached the model."""
+    passage = long_passage(3_000)
+    with ThreadPoolExecutor(max_workers=8) as pool:  # tokenising only: the model's lock would hide the race
+        cuts = list(pool.map(lambda _: tiny_reader.windows(LONG_QUESTION, passage), range(1_500)))
+    assert max(len(w.input_ids) for _, _, windows in cuts for w in windows) <= tiny_reader.max_length
+
+
 @pytest.mark.parametrize("attention", ["heads", "none"])  # "none" takes the fast path (skim/fast.py)
 def test_reader_is_thread_safe(tiny_reader, attention):
     """Eight threads sharing one Reader get exactly what one thread gets, attention included."""
