@@ -135,6 +135,7 @@ def build_cases(model: Path, work: Path, big: bool = True) -> list[Case]:
         ),
         Case("--no-skim", [*a, where, "--context", CURIE, "--no-skim", "--json"], 0, CURIE, "Warsaw"),
         Case("--threshold 0", [*a, where, "--context", CURIE, "--threshold", "0", "--json"], 0, CURIE),
+        Case("--skim-layers 1", [*a, where, "--context", CURIE, "--skim-layers", "1", "--json"], 0, CURIE, "Warsaw"),
         Case(
             "--threshold 1 (every passage block dropped), --json",
             [*a, where, "--context", CURIE, "--threshold", "1", "--json"],
@@ -219,6 +220,10 @@ def build_cases(model: Path, work: Path, big: bool = True) -> list[Case]:
         Case("--threshold nan", [*a, where, "--context", CURIE, "--threshold", "nan"], 2),
         Case("--threshold 1.5", [*a, where, "--context", CURIE, "--threshold", "1.5"], 2),
         Case("--threshold abc", [*a, where, "--context", CURIE, "--threshold", "abc"], 2),
+        Case("--skim-layers 9 (no such layer)", [*a, where, "--context", CURIE, "--skim-layers", "9"], 2,
+             output_has="predictor layers"),
+        Case("--skim-layers x", [*a, where, "--context", CURIE, "--skim-layers", "x"], 2),
+        Case("--skim-layers with no layer", [*a, where, "--context", CURIE, "--skim-layers"], 2),
         Case("no passage flag", [*a, where], 2),
         Case(
             "both --context and --context-file",
