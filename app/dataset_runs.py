@@ -50,10 +50,9 @@ def batch_eval(
     all): two `run_questions` results. `model_key` and `fingerprint` stand in for the unhashed reader and rows in
     the cache key."""
     rows = _rows[:n]
-    layers = None if skim_layers is None else list(skim_layers)
     bar, on_progress = _progress_bar(f"Answering {n} questions without and with skimming…")
     full = run_questions(_reader, rows, None, False, "full model", lambda done, _: on_progress(done, 2 * n))
-    skim = run_questions(_reader, rows, threshold, True, "skimming", lambda done, _: on_progress(n + done, 2 * n), layers)
+    skim = run_questions(_reader, rows, threshold, True, "skimming", lambda done, _: on_progress(n + done, 2 * n), skim_layers)
     bar.empty()
     return {"n": n, "threshold": threshold, "full": full, "skim": skim}
 
@@ -70,7 +69,6 @@ def what_if(
 ) -> dict:
     """`skim.evaluate.sweep` of the first `n` rows at each of `thresholds`, skimming after `skim_layers` only."""
     bar, on_progress = _progress_bar(f"Answering {n} questions at {len(thresholds)} thresholds and without skimming…")
-    layers = None if skim_layers is None else list(skim_layers)
-    result = sweep(_reader, _rows[:n], list(thresholds), on_progress, layers)
+    result = sweep(_reader, _rows[:n], list(thresholds), on_progress, skim_layers)
     bar.empty()
     return result

@@ -64,8 +64,7 @@ def read(
     one to compare with the full run (copying attention out costs the trace run several times the forward).
     `skim_layers`: skim only after these layers (None: every predictor layer)."""
     attention = attention or ("heads" if skim else "none")
-    layers = None if skim_layers is None else list(skim_layers)
-    return _reader(question, passage, threshold=threshold, skim=skim, attention=attention, skim_layers=layers)
+    return _reader(question, passage, threshold=threshold, skim=skim, attention=attention, skim_layers=skim_layers)
 
 
 def chosen_skim_layers(config: SkimConfig | None = None) -> tuple[int, ...] | None:
@@ -179,8 +178,9 @@ def sync_url() -> None:
         if row["answer_start"] is not None:
             params["gold_start"] = str(row["answer_start"])
     params["threshold"] = f"{ss.threshold:g}"
-    if sorted(ss.skim_layers) != ss.predictor_layers:  # all of them, the default, stays out of the link
-        params["skim_layers"] = ",".join(str(i) for i in sorted(ss.skim_layers))
+    layers = chosen_skim_layers()
+    if layers is not None:  # all of them, the default, stays out of the link
+        params["skim_layers"] = ",".join(map(str, layers))
     params["layer"] = str(ss.layer)
     params["head"] = str(ss.head)
     if ss.attn_block != WHOLE_MAP:

@@ -33,6 +33,7 @@ from skim.data import read_squad_json  # noqa: E402
 from skim.fast import FastSkimReader  # noqa: E402
 from skim.inference import DEFAULT_MODEL, load_model  # noqa: E402
 
+PROBED_LAYERS = (0, 1)  # a cut after layer 0 is the only one that can reach 2.5x (skim_ceiling.py); 1 for contrast
 SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad"
 
 
@@ -60,19 +61,21 @@ def question_features(probs: torch.Tensor, token_type_ids: torch.Tensor, block_s
     return features[in_passage.any(-1)]
 
 
-def block_features(model, items: list[dict], layer: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """Features and gold labels of every scorable block of `items`, and how many blocks each item has."""
+def block_features(model, items: list[dict], layers: tuple[int, ...]):
+    """Per layer in `layers`, the features of every scorable block of `items` (one forward per item serves all
+    layers); and the blocks' gold labels and how many blocks each item has, which are the same for every layer."""
     bs = model.config.skim_block_size
-    features, labels, counts = [], [], []
-    for item in tqdm(items, desc=f"features after layer {layer}", unit="question"):
+    features, labels, counts = {layer: [] for layer in layers}, [], []
+    for item in tqdm(items, desc="features", unit="question"):
         window = item["window"]
         inputs = _batch([window])
         out = model(**inputs, skim=False, output_attentions=True)
-        features.append(question_features(out.attentions[layer][0].float(), inputs["token_type_ids"][0], bs))
+        for layer in layers:
+            features[layer].append(question_features(out.attentions[layer][0].float(), inputs["token_type_ids"][0], bs))
         gold = gold_blocks(window, *item["span"], bs)
         labels += [float(b in gold) for b in scorable_blocks(window, bs)]
-        counts.append(len(features[-1]))
-    return torch.cat(features), torch.tensor(labels), counts
+        counts.append(len(features[layers[0]][-1]))
+    return {layer: torch.cat(f) for layer, f in features.items()}, torch.tensor(labels), counts
 
 
 def fit_logistic(x: torch.Tensor, y: torch.Tensor, keep_weight: float, steps: int = 500):
@@ -113,12 +116,12 @@ def main() -> None:
     train = bench_inputs(tokenizer, read_squad_json(args.train_data), 384, args.n_train)
     dev = bench_inputs(tokenizer, read_squad_json(args.data), 384, args.n)
     shipped_auc = predictor_auc(FastSkimReader(model), dev)
+    with torch.no_grad():  # not inference_mode: the features must be usable by the fit's autograd
+        x, y, _ = block_features(model, train, PROBED_LAYERS)
+        x_dev, y_dev, counts = block_features(model, dev, PROBED_LAYERS)
     layers, probe = [], None
-    for layer in (0, 1):
-        with torch.no_grad():  # not inference_mode: the features must be usable by the fit's autograd
-            x, y, _ = block_features(model, train, layer)
-            x_dev, y_dev, counts = block_features(model, dev, layer)
-        p_dev = fit_logistic(x, y, model.config.skim_beta)(x_dev)
+    for layer in PROBED_LAYERS:
+        p_dev = fit_logistic(x[layer], y, model.config.skim_beta)(x_dev[layer])
         layers.append({"layer": layer, "shipped_auc": shipped_auc[layer], "probe_auc": _auc(
             p_dev[y_dev == 1].tolist(), p_dev[y_dev == 0].tolist())})
         if layer == 0:

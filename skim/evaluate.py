@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -23,7 +23,7 @@ def run_questions(
     skim: bool,
     desc: str,
     on_progress: Progress | None = None,
-    skim_layers: list[int] | None = None,
+    skim_layers: Sequence[int] | None = None,
 ) -> dict:
     """Answer every row; returns predictions, totals, and per question: EM, F1, the gold answer's block (its id
     and the layer that dropped it, `None` = alive or unknown) and milliseconds (the whole `reader` call)."""
@@ -89,7 +89,7 @@ def evaluate(
     rows: list[dict],
     threshold: float | None = None,
     on_progress: Progress | None = None,
-    skim_layers: list[int] | None = None,
+    skim_layers: Sequence[int] | None = None,
 ) -> dict:
     """`{"n", "full": {...}, "skim": {...}, "speedup"}` on the SQuAD 0-100 scale; speedup = full s ÷ skim s.
     A one-threshold `sweep`, reshaped to the CLI's `eval` contract."""
@@ -111,7 +111,7 @@ def sweep(
     rows: list[dict],
     thresholds: list[float],
     on_progress: Progress | None = None,
-    skim_layers: list[int] | None = None,
+    skim_layers: Sequence[int] | None = None,
 ) -> dict:
     """The full model once, then skimming at each threshold (after `skim_layers` only, None: every predictor
     layer): the accuracy/work trade-off table of the model card. `on_progress(done, total)` counts questions over

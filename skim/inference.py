@@ -7,6 +7,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -97,7 +98,7 @@ class Reader:
         top_k: int = 5,
         max_answer_tokens: int = 30,
         stride: int = 128,
-        skim_layers: list[int] | None = None,
+        skim_layers: Sequence[int] | None = None,
     ) -> SkimTrace:
         """Answer `question` from `context`. `attention`: "heads" (every head, float16), "mean" (head mean) or
         "none"; kept for the answer's window only, which bounds a trace at ~layers × heads × 384² × 2 bytes.
@@ -171,7 +172,7 @@ class Reader:
             skim_layers=skim_layers,
         )
 
-    def check_skim_layers(self, skim_layers) -> list[int] | None:
+    def check_skim_layers(self, skim_layers: Sequence[int] | None) -> list[int] | None:
         """`skim_layers` sorted and de-duplicated, or `InputError` (one line) unless they are predictor layers."""
         if skim_layers is None:
             return None
