@@ -186,6 +186,7 @@ class FixedKeep:
 
     def __init__(self, predictor):
         self.predictor = predictor
+        self.reads = predictor.reads  # what the fast path must hand it: diagonal squares or question features
         self.probs: torch.Tensor | None = None
 
     def keep_prob(self, blocks: torch.Tensor) -> torch.Tensor:

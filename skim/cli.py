@@ -250,6 +250,13 @@ def build_parser() -> ArgumentParser:
     ]:
         p.add_argument(f"--{name}", type=kind)
     p.add_argument("--skim-layers", type=int, nargs="+", help="layers with a predictor (default: all)")
+    p.add_argument("--predictor-kinds", nargs="+", choices=["diagonal", "question"],
+                   help="predictor kinds the model holds (default: the base's; new kinds start untrained)")
+    p.add_argument("--default-predictor", choices=["diagonal", "question"], help="the kind that judges by default")
+    p.add_argument("--train-kinds", nargs="+", choices=["diagonal", "question"],
+                   help="only these predictor kinds learn (default: all); the others stay as loaded")
+    p.add_argument("--calibration-questions", type=int,
+                   help="questions held out (whole articles) to calibrate the question predictors (default 1000)")
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"])
     p.add_argument("--predictors-only", action="store_true", default=None,
                    help="second stage: freeze the encoder and QA head (start from a trained --base), train predictors")

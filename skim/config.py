@@ -18,6 +18,12 @@ class SkimConfig(BertConfig):
     skim_threshold: a block whose P(keep) is below this is removed. The paper's scripts use 0.001-0.01.
     skim_alpha: weight of the summed per-layer skim loss ("skim_factor" in the original code).
     skim_beta: class weight of the keep class; answer blocks are rare, so they are up-weighted.
+    skim_predictor_kinds: the predictor kinds this checkpoint holds, each after every predictor layer:
+        "diagonal" (the paper's CNN over a block's diagonal attention square) and/or "question" (ours: an MLP over
+        the question↔block attention). Checkpoints from before the question kind hold only "diagonal".
+    skim_default_predictor: the kind that judges unless another is asked for.
+    skim_question_threshold: the question kind's default threshold. Its scores are calibrated (see
+        `QuestionPredictor`): at threshold t each skimming layer loses about a fraction t of the answer blocks.
     """
 
     skim_block_size: int = 32
@@ -25,9 +31,19 @@ class SkimConfig(BertConfig):
     skim_threshold: float = 0.01
     skim_alpha: float = 0.1
     skim_beta: float = 20.0
+    skim_predictor_kinds: list[str] | None = None
+    skim_default_predictor: str = "diagonal"
+    skim_question_threshold: float = 0.02
 
     @property
     def predictor_layers(self) -> list[int]:
         if self.skim_layers is None:
             return list(range(self.num_hidden_layers))
         return sorted(set(self.skim_layers))
+
+    @property
+    def predictor_kinds(self) -> list[str]:
+        return list(self.skim_predictor_kinds or ["diagonal"])
+
+    def default_threshold(self, kind: str) -> float:
+        return self.skim_question_threshold if kind == "question" else self.skim_threshold

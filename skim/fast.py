@@ -18,7 +18,15 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .modeling import BlockSkimForQuestionAnswering, SkimPredictor, SkimQAOutput
+from .modeling import BlockSkimForQuestionAnswering, SkimQAOutput
+from .predictors import (
+    QuestionPredictor,
+    SkimPredictor,
+    calibrated_score,
+    passage_row_blocks,
+    question_features,
+    question_slots,
+)
 
 
 def _fold_batchnorm(conv: torch.nn.Conv2d, norm: torch.nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
@@ -28,6 +36,8 @@ def _fold_batchnorm(conv: torch.nn.Conv2d, norm: torch.nn.BatchNorm2d) -> tuple[
 
 
 class _FastPredictor:
+    reads = "diagonal"
+
     def __init__(self, predictor: SkimPredictor):
         self.conv1 = _fold_batchnorm(predictor.conv1, predictor.norm1)
         self.conv2 = _fold_batchnorm(predictor.conv2, predictor.norm2)
@@ -40,6 +50,27 @@ class _FastPredictor:
         x = F.avg_pool2d(F.relu(F.conv2d(blocks, *self.conv1, padding=1)), 2)
         x = F.avg_pool2d(F.relu(F.conv2d(x, *self.conv2, padding=1)), 2)
         return F.linear(x.flatten(1), *self.classifier).float().softmax(-1)[:, 1]
+
+
+class _FastQuestionPredictor:
+    """`QuestionPredictor` in eval mode, its BatchNorm folded into the first linear. It reads the question's rows
+    and columns of the attention map, recomputed from Q, K and the row log-sum-exp (`question_attention`)."""
+
+    reads = "question"
+
+    def __init__(self, predictor: QuestionPredictor):
+        norm = predictor.norm
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        shift = norm.bias - norm.running_mean * scale
+        weight = predictor.hidden.weight
+        self.hidden = (weight * scale, predictor.hidden.bias + weight @ shift)
+        self.classifier = (predictor.classifier.weight, predictor.classifier.bias)
+        self.quantiles = predictor.gold_quantiles.float() if bool(predictor.calibrated) else None
+
+    def keep_prob(self, features: torch.Tensor) -> torch.Tensor:
+        """`features (N, 8H+1)` → calibrated keep score `(N,)`, as `QuestionPredictor.keep_score`."""
+        logits = F.linear(F.gelu(F.linear(features, *self.hidden)), *self.classifier)
+        return calibrated_score(logits, self.quantiles)
 
 
 class _FastLayer:
@@ -88,17 +119,20 @@ class FastSkimReader:
     attentions. Batch padding is supported (blocks kept differ per example: survivors are padded to the batch's
     longest)."""
 
-    def __init__(self, model: BlockSkimForQuestionAnswering, pack: bool = True, layers: list[int] | None = None):
+    def __init__(self, model: BlockSkimForQuestionAnswering, pack: bool = True, layers: list[int] | None = None,
+                 predictor: str | None = None):
         cfg = model.config
+        self.kind = model.check_predictor(predictor)  # which kind judges: "diagonal" (the paper's) or "question"
         self.pack = pack  # matmuls on real rows only; False = on the padded batch (for the benchmark's comparison)
         self.model = model
         self.embeddings = model.bert.embeddings
         self.layers = [_FastLayer(layer, cfg.num_attention_heads) for layer in model.bert.encoder.layer]
         # `layers`: skim only after these layers (default: every layer with a predictor), e.g. to leave out layer
         # 0, whose hidden states have not yet seen the question.
-        self.predictors = {
-            int(i): _FastPredictor(p) for i, p in model.skim_predictors.items() if layers is None or int(i) in layers
-        }
+        heads, fast = (
+            (model.question_predictors, _FastQuestionPredictor) if self.kind == "question" else (model.skim_predictors, _FastPredictor)
+        )
+        self.predictors = {int(i): fast(p) for i, p in heads.items() if layers is None or int(i) in layers}
         self.qa = (model.qa_outputs.weight, model.qa_outputs.bias)
         self.block_size = cfg.skim_block_size
         self.scale = 1.0 / math.sqrt(cfg.hidden_size // cfg.num_attention_heads)
@@ -116,7 +150,7 @@ class FastSkimReader:
         """`layers`: skim only after these of the reader's predictor layers on this call (None: all of them)."""
         bs = self.block_size
         predictors = self.predictors if layers is None else {i: p for i, p in self.predictors.items() if i in layers}
-        threshold = self.model.config.skim_threshold if threshold is None else threshold
+        threshold = self.model.config.default_threshold(self.kind) if threshold is None else threshold
         batch, length = input_ids.shape
         device = input_ids.device
         if attention_mask is None:
@@ -131,6 +165,8 @@ class FastSkimReader:
         frame[torch.arange(batch, device=device), attention_mask.sum(1) - 1] = True
         frame = F.pad(frame, (0, padded - length))
         alive = real.view(batch, num_blocks, bs).any(-1)
+        in_context = F.pad(token_type_ids.bool(), (0, padded - length)) & real
+        n_slots, question = question_slots(attention_mask, token_type_ids)
 
         hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
         positions = torch.arange(length, device=device).expand(batch, length)
@@ -151,8 +187,14 @@ class FastSkimReader:
                 )
                 scored = scorable & alive
                 if bool(scored.any()):
-                    squares = self._diagonal_squares(q, k, lse, scored, real, row_of)
-                    block_probs[scored] = predictors[i].keep_prob(squares)
+                    if predictors[i].reads == "question":
+                        to_rows, from_rows = self._question_attention(q, k, lse, n_slots)
+                        row_block = passage_row_blocks(positions, valid, in_context, bs)
+                        features = question_features(to_rows, from_rows, question, row_block, scored, bs)[scored]
+                        block_probs[scored] = predictors[i].keep_prob(features.to(q.dtype))
+                    else:
+                        squares = self._diagonal_squares(q, k, lse, scored, real, row_of)
+                        block_probs[scored] = predictors[i].keep_prob(squares)
             else:
                 context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
             attn_out = layer.attention_output(context, hidden, rows)
@@ -185,6 +227,15 @@ class FastSkimReader:
             alive=tuple(alive_per_layer),
             layer_tokens=torch.stack(layer_tokens, 1),
         )
+
+    def _question_attention(self, q, k, lse, n_slots: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The question's rows `(B, H, NQ, T)` and columns `(B, H, T, NQ)` of the attention probabilities: the
+        question's queries against every key and every query against the question's keys, normalised by the
+        kernel's row log-sum-exp. Two thin matmuls, never the T×T map. The question is rows 1 … NQ."""
+        slots = slice(1, 1 + n_slots)
+        to_rows = (torch.matmul(q[:, :, slots], k.transpose(-1, -2)) * self.scale - lse[:, :, slots, None]).exp()
+        from_rows = (torch.matmul(q, k[:, :, slots].transpose(-1, -2)) * self.scale - lse[..., None]).exp()
+        return to_rows, from_rows
 
     def _diagonal_squares(self, q, k, lse, scored, real, row_of) -> torch.Tensor:
         """The attention probabilities among each scored block's own positions, `(N, H, bs, bs)` for the N

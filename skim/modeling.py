@@ -18,31 +18,15 @@ from transformers import BertModel, BertPreTrainedModel
 from transformers.utils import ModelOutput
 
 from .config import SkimConfig
-
-
-class SkimPredictor(nn.Module):
-    """The paper's CNN over one block's diagonal attention (research brief §1).
-
-    conv3×3 → BN → ReLU → avgpool2 → conv3×3 → BN → ReLU → avgpool2 → linear → 2 logits (skim, keep).
-    The original code also defines an unused 1×1 conv; it is left out here.
-    """
-
-    def __init__(self, num_heads: int, block_size: int):
-        super().__init__()
-        if block_size % 4:
-            raise ValueError(f"skim_block_size must be a multiple of 4, got {block_size}")
-        self.conv1 = nn.Conv2d(num_heads, num_heads, kernel_size=3, padding=1)
-        self.norm1 = nn.BatchNorm2d(num_heads)
-        self.conv2 = nn.Conv2d(num_heads, num_heads, kernel_size=3, padding=1)
-        self.norm2 = nn.BatchNorm2d(num_heads)
-        self.pool = nn.AvgPool2d(2)
-        self.classifier = nn.Linear(num_heads * (block_size // 4) ** 2, 2)
-
-    def forward(self, blocks: torch.Tensor) -> torch.Tensor:
-        """`blocks (N, H, bs, bs)` → logits `(N, 2)`."""
-        x = self.pool(F.relu(self.norm1(self.conv1(blocks))))  # (N, H, bs/2, bs/2)
-        x = self.pool(F.relu(self.norm2(self.conv2(x))))  # (N, H, bs/4, bs/4)
-        return self.classifier(x.flatten(1))
+from .predictors import (
+    PREDICTOR_KINDS,
+    QuestionPredictor,
+    SkimPredictor,
+    diagonal_blocks,
+    passage_row_blocks,
+    question_features,
+    question_slots,
+)
 
 
 @dataclass
@@ -85,38 +69,6 @@ def skim_labels_from_span(
     return (overlaps & has_answer).long()
 
 
-def diagonal_blocks(
-    probs: torch.Tensor, index: torch.Tensor | None, block_size: int, real: torch.Tensor | None = None
-) -> torch.Tensor:
-    """Cut each block's self-attention square out of an attention map.
-
-    `probs (B, H, T, T)`. `index (B, nb, bs)` is the current row of every original token (-1 if gone), or `None`
-    before any cut, when rows are still original positions. Returns `(B, nb, H, bs, bs)`, zero where a row or
-    column is gone or is batch padding (`real (B, nb*bs)` False: a padding row's softmax is not zero, and a
-    predictor must not see it, nor can it at batch size 1). After a cut it indexes by original position.
-    """
-    batch, heads, length, _ = probs.shape
-    if index is None:  # no cut yet: a strided view of the padded map, no gather (the cheap path in training)
-        num_blocks = math.ceil(length / block_size)
-        pad = num_blocks * block_size - length
-        padded = F.pad(probs, (0, pad, 0, pad)) if pad else probs
-        grid = padded.view(batch, heads, num_blocks, block_size, num_blocks, block_size)
-        diag = grid.diagonal(dim1=2, dim2=4).permute(0, 4, 1, 2, 3)  # (B, nb, H, bs, bs)
-        if real is None:
-            return diag
-        present = real.view(batch, num_blocks, 1, block_size)
-        return diag * (present[..., :, None] & present[..., None, :])
-    _, num_blocks, block_size = index.shape
-    present = index >= 0
-    safe = index.clamp(min=0)
-    rows = probs.gather(2, safe.view(batch, 1, num_blocks * block_size, 1).expand(-1, heads, -1, length))
-    rows = rows.view(batch, heads, num_blocks, block_size, length)
-    cols = safe.view(batch, 1, num_blocks, 1, block_size).expand(-1, heads, -1, block_size, -1)
-    diag = rows.gather(4, cols)  # (B, H, nb, bs, bs)
-    keep = present[:, None, :, :, None] & present[:, None, :, None, :]
-    return (diag * keep).transpose(1, 2)
-
-
 class BlockSkimForQuestionAnswering(BertPreTrainedModel):
     """BERT span QA with a Block-Skim predictor after chosen layers.
 
@@ -134,9 +86,17 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         self.config._attn_implementation = "eager"
         self.bert = BertModel(config, add_pooling_layer=False)
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
-        self.skim_predictors = nn.ModuleDict(
-            {str(i): SkimPredictor(config.num_attention_heads, config.skim_block_size) for i in config.predictor_layers}
-        )
+        kinds = config.predictor_kinds
+        unknown = set(kinds) - set(PREDICTOR_KINDS)
+        if unknown or config.skim_default_predictor not in kinds:
+            raise ValueError(f"predictor kinds {kinds} (default {config.skim_default_predictor!r}): "
+                             f"each must be one of {PREDICTOR_KINDS}, the default among them")
+        heads, layers = config.num_attention_heads, config.predictor_layers
+        # The paper's kind keeps its original name, so checkpoints from before the question kind load unchanged.
+        if "diagonal" in kinds:
+            self.skim_predictors = nn.ModuleDict({str(i): SkimPredictor(heads, config.skim_block_size) for i in layers})
+        if "question" in kinds:
+            self.question_predictors = nn.ModuleDict({str(i): QuestionPredictor(heads) for i in layers})
         self.post_init()
 
     @torch.no_grad()
@@ -144,6 +104,35 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         super()._init_weights(module)
         if isinstance(module, nn.BatchNorm2d):
             module.reset_running_stats()  # the generic init sets weight/bias but says nothing about BN buffers
+
+    def check_predictor(self, predictor: str | None) -> str:
+        """`predictor` (None: the checkpoint's default) if this checkpoint holds that kind, else `ValueError`."""
+        kinds = self.config.predictor_kinds
+        predictor = self.config.skim_default_predictor if predictor is None else predictor
+        if predictor not in kinds:
+            raise ValueError(f"this checkpoint has no {predictor!r} predictors; it holds: {', '.join(kinds)}")
+        return predictor
+
+    def _predict(self, kind, i, probs, positions, valid, real, in_context, question, n_slots, scored, cut, dtype):
+        """Layer `i`'s `kind` predictor on the scored blocks: logits `(N, 2)` in batch order."""
+        bs = self.config.skim_block_size
+        batch, num_blocks = scored.shape
+        if not bool(scored.any()):
+            return torch.zeros(0, 2, device=probs.device)
+        if kind == "question":
+            row_block = passage_row_blocks(positions, valid, in_context, bs)
+            slots = slice(1, 1 + n_slots)  # the question's rows (see `question_slots`)
+            features = question_features(probs[:, :, slots, :], probs[:, :, :, slots], question, row_block, scored, bs)
+            return self.question_predictors[str(i)](features[scored].to(dtype)).float()
+        index = None
+        if cut:
+            # Current row of every original position; batch padding is scattered into a spare last slot.
+            index = torch.full((batch, num_blocks * bs + 1), -1, dtype=torch.long, device=probs.device)
+            rows = torch.arange(positions.shape[1], device=probs.device).expand_as(positions)
+            index.scatter_(1, positions.masked_fill(~valid, num_blocks * bs), rows)
+            index = index[:, :-1].masked_fill(~real, -1).view(batch, num_blocks, bs)
+        diag = diagonal_blocks(probs, index, bs, real)  # (B, nb, H, bs, bs)
+        return self.skim_predictors[str(i)](diag[scored].to(dtype)).float()
 
     def forward(
         self,
@@ -156,13 +145,17 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         skim: bool | None = None,
         output_attentions: bool = False,
         skim_layers: list[int] | None = None,
+        predictor: str | None = None,
     ) -> SkimQAOutput:
-        """`skim_layers`: at inference, skim only after these of the predictor layers (None: all of them). With
-        labels every predictor is scored and trained, whatever this says."""
+        """`skim_layers`: at inference, skim only after these of the predictor layers (None: all of them).
+        `predictor`: the kind that judges ("diagonal" or "question"; None: the checkpoint's default); `keep_probs`
+        are its scores. With labels every predictor of every kind is scored and trained, whatever these say."""
         cfg = self.config
         bs = cfg.skim_block_size
         skim = (not self.training) if skim is None else skim
-        threshold = cfg.skim_threshold if threshold is None else threshold
+        predictor = self.check_predictor(predictor)
+        threshold = cfg.default_threshold(predictor) if threshold is None else threshold
+        labelled = start_positions is not None and end_positions is not None
         batch, length = input_ids.shape
         device = input_ids.device
         if attention_mask is None:
@@ -178,6 +171,7 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         frame = attention_mask.bool() & ~token_type_ids.bool()  # [CLS], question, first [SEP]
         frame[torch.arange(batch, device=device), last_real] = True
         block_real = real.view(batch, num_blocks, bs).any(-1)
+        n_slots, question = question_slots(attention_mask, token_type_ids)
         scorable = in_context.view(batch, num_blocks, bs).any(-1)  # (B, nb) blocks with passage text
 
         hidden = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # (B, L, D)
@@ -186,9 +180,10 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         alive = block_real.clone()  # (B, nb)
         cut = False  # has any token been removed yet?
 
-        active = {int(i) for i in self.skim_predictors}
-        if skim_layers is not None and start_positions is None:
+        active = set(cfg.predictor_layers)
+        if skim_layers is not None and not labelled:
             active &= set(skim_layers)
+        kinds = cfg.predictor_kinds if labelled else [predictor]
         keep_probs, alive_per_layer, attentions, position_maps, layer_tokens = [], [], [], [], []
         skim_losses = []
         for i, layer in enumerate(self.bert.encoder.layer):
@@ -202,22 +197,18 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
 
             block_probs = torch.full((batch, num_blocks), float("nan"), device=device)
             # The full model (skim off, no labels) skips the predictors, so its timing is the plain encoder's.
-            if i in active and (skim or start_positions is not None):
-                index = None
-                if cut:
-                    # Current row of every original position; batch padding is scattered into a spare last slot.
-                    index = torch.full((batch, num_blocks * bs + 1), -1, dtype=torch.long, device=device)
-                    rows = torch.arange(positions.shape[1], device=device).expand_as(positions)
-                    index.scatter_(1, positions.masked_fill(~valid, num_blocks * bs), rows)
-                    index = index[:, :-1].masked_fill(~real, -1).view(batch, num_blocks, bs)
+            if i in active and (skim or labelled):
                 scored = scorable & alive  # (B, nb)
-                diag = diagonal_blocks(probs, index, bs, real)  # (B, nb, H, bs, bs)
-                logits = self.skim_predictors[str(i)](diag[scored].to(hidden.dtype)).float()  # (N, 2)
-                block_probs[scored] = logits.softmax(-1)[:, 1]
-                if start_positions is not None and end_positions is not None:
-                    labels = skim_labels_from_span(start_positions, end_positions, num_blocks, bs)[scored]
-                    weight = torch.tensor([1.0, cfg.skim_beta], device=device)
-                    skim_losses.append(F.cross_entropy(logits, labels, weight=weight))
+                for kind in kinds:
+                    logits = self._predict(kind, i, probs, positions, valid, real, in_context, question, n_slots,
+                                           scored, cut, hidden.dtype)  # (N, 2)
+                    if kind == predictor:
+                        head = self.question_predictors[str(i)] if kind == "question" else None
+                        block_probs[scored] = head.keep_score(logits) if head else logits.softmax(-1)[:, 1]
+                    if labelled and logits.shape[0]:
+                        labels = skim_labels_from_span(start_positions, end_positions, num_blocks, bs)[scored]
+                        weight = torch.tensor([1.0, cfg.skim_beta], device=device)
+                        skim_losses.append(F.cross_entropy(logits, labels, weight=weight))
                 if skim:
                     # Cut between attention and FFN: the FFN is per token, so survivors get the same output as
                     # cutting after the layer (the paper), and dropped tokens cost no FFN work.
@@ -249,7 +240,7 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         start_logits, end_logits = full[:, :length, 0], full[:, :length, 1]
 
         loss = qa_loss = skim_loss = None
-        if start_positions is not None and end_positions is not None:
+        if labelled:
             ignored = length
             qa_loss = (
                 F.cross_entropy(start_logits, start_positions.clamp(0, ignored), ignore_index=ignored)
@@ -272,4 +263,7 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         )
 
 
-__all__ = ["BlockSkimForQuestionAnswering", "SkimPredictor", "SkimQAOutput", "skim_labels_from_span"]
+__all__ = [
+    "BlockSkimForQuestionAnswering", "QuestionPredictor", "SkimPredictor", "SkimQAOutput", "diagonal_blocks",
+    "skim_labels_from_span",
+]

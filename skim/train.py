@@ -22,6 +22,7 @@ from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .data import fill_with_neighbours, join_neighbours, load_squad, read_squad_json, train_features
+from .calibrate import calibrate
 from .evaluate import evaluate
 from .inference import Reader
 from .modeling import BlockSkimForQuestionAnswering
@@ -58,6 +59,10 @@ class TrainConfig:
     skim_beta: float = 20.0
     skim_layers: list[int] | None = None
     skim_threshold: float = 0.01
+    predictor_kinds: list[str] | None = None  # None: the base's own (a plain encoder: the paper's "diagonal")
+    default_predictor: str | None = None  # None: the base's own, or "question" when the kinds include it
+    train_kinds: list[str] | None = None  # predictor kinds that learn (None: all); the others stay as loaded
+    calibration_questions: int = 1000  # held out (whole articles, from the end) to calibrate question predictors
     mixed_precision: str = "bf16"
     checkpoint_minutes: float = 20.0
     time_limit_minutes: float | None = None  # stop cleanly (checkpoint + export) after this long
@@ -84,6 +89,30 @@ class TrainState:
     def load_state_dict(self, state: dict) -> None:
         for key, value in state.items():
             setattr(self, key, value)
+
+
+PREDICTOR_PREFIXES = ("skim_predictors", "question_predictors")
+PREDICTOR_PREFIXES_BY_KIND = {"diagonal": "skim_predictors", "question": "question_predictors"}
+
+
+def hold_out_articles(rows, questions: int):
+    """Split off whole articles from the end of `rows` until at least `questions` questions are held out (so that
+    no held-out passage was seen in training), at most a tenth of them. Returns `(training rows, held-out rows)`."""
+    questions = min(questions, len(rows) // 10)
+    if questions <= 0:
+        return rows, rows.select([])
+    titles = rows["title"]
+    cut = max(0, len(titles) - questions)
+    while 0 < cut < len(titles) and titles[cut - 1] == titles[cut]:
+        cut -= 1
+    return rows.select(range(cut)), rows.select(range(cut, len(titles)))
+
+
+def augment(rows, cfg: TrainConfig):
+    """Long passages for a share of the questions, as the training data is made."""
+    if cfg.fill_chars:
+        return fill_with_neighbours(rows, cfg.join_fraction, cfg.fill_chars, seed=cfg.seed)
+    return join_neighbours(rows, cfg.join_fraction, seed=cfg.seed)
 
 
 def collate(features: list[dict], multiple: int = 32) -> dict[str, torch.Tensor]:
@@ -129,6 +158,10 @@ def train(cfg: TrainConfig) -> Path:
     set_seed(cfg.seed)  # before the model is built, so the new heads start the same on every run
     base = cfg.base or default_base()
     tokenizer = AutoTokenizer.from_pretrained(base)
+    kinds = {}
+    if cfg.predictor_kinds:
+        default = cfg.default_predictor or ("question" if "question" in cfg.predictor_kinds else cfg.predictor_kinds[0])
+        kinds = {"skim_predictor_kinds": list(cfg.predictor_kinds), "skim_default_predictor": default}
     model = BlockSkimForQuestionAnswering.from_pretrained(
         base,
         attn_implementation="eager",  # the predictors read attention probabilities; SDPA returns none
@@ -137,15 +170,18 @@ def train(cfg: TrainConfig) -> Path:
         skim_beta=cfg.skim_beta,
         skim_layers=cfg.skim_layers,
         skim_threshold=cfg.skim_threshold,
+        **kinds,
     )
+    asks_question = "question" in model.config.predictor_kinds
 
     with accelerator.main_process_first():
         rows = load_squad(cfg.data, cfg.dataset, split="train")
-        if cfg.fill_chars:
-            rows = fill_with_neighbours(rows, cfg.join_fraction, cfg.fill_chars, seed=cfg.seed)
-        else:
-            rows = join_neighbours(rows, cfg.join_fraction, seed=cfg.seed)
+        rows, calibration_rows = hold_out_articles(rows, cfg.calibration_questions if asks_question else 0)
+        held_out = len(calibration_rows)
+        calibration_rows = list(augment(calibration_rows, cfg)) if held_out else []
+        rows = augment(rows, cfg)
         source = f"{cfg.data or cfg.dataset}|join={cfg.join_fraction}|fill={cfg.fill_chars}|seed={cfg.seed}"
+        source += f"|held_out={held_out}" if held_out else ""
         features = train_features(rows, tokenizer, cfg.max_length, cfg.stride, scratch, source)
     lengths = [len(ids) for ids in features["input_ids"]]
     generator = torch.Generator()
@@ -155,11 +191,18 @@ def train(cfg: TrainConfig) -> Path:
         sampler=LengthGroupedSampler(cfg.batch_size, lengths=lengths, generator=generator),
         collate_fn=lambda batch: collate(batch, model.config.skim_block_size),
     )
-    predictor_params = [p for n, p in model.named_parameters() if n.startswith("skim_predictors")]
-    encoder_params = [p for n, p in model.named_parameters() if not n.startswith("skim_predictors")]
+    predictor_params = [p for n, p in model.named_parameters() if n.startswith(PREDICTOR_PREFIXES)]
+    encoder_params = [p for n, p in model.named_parameters() if not n.startswith(PREDICTOR_PREFIXES)]
     if cfg.predictors_only:  # no gradient reaches the encoder, so its backward pass is never built
         for param in encoder_params:
             param.requires_grad_(False)
+    if cfg.train_kinds:  # e.g. add question predictors to a model whose paper predictors are already trained
+        frozen = tuple(PREDICTOR_PREFIXES_BY_KIND[k] + "." for k in set(model.config.predictor_kinds) - set(cfg.train_kinds))
+        predictor_params = [p for n, p in model.named_parameters() if n.startswith(PREDICTOR_PREFIXES) and not (
+            frozen and n.startswith(frozen))]
+        for name, param in model.named_parameters():
+            if frozen and name.startswith(frozen):
+                param.requires_grad_(False)
     groups = [{"params": predictor_params, "lr": cfg.predictor_lr}]
     if not cfg.predictors_only:
         groups.insert(0, {"params": encoder_params, "lr": cfg.lr})
@@ -186,10 +229,14 @@ def train(cfg: TrainConfig) -> Path:
         accelerator.save_state()
         if accelerator.is_main_process:
             output.mkdir(parents=True, exist_ok=True)
-            export_fp16(unwrapped, tokenizer, output, cfg, state)
             record = {"step": state.step, "examples_seen": state.examples_seen, "checkpoint": reason}
+            if calibration_rows:  # the shipped thresholds must mean the same in every layer (skim/calibrate.py)
+                unwrapped.eval()
+                record["calibration"] = calibrate(unwrapped, tokenizer, calibration_rows, cfg.max_length, cfg.stride)
+            export_fp16(unwrapped, tokenizer, output, cfg, state)
             if eval_rows:
                 record["eval"] = quick_eval(unwrapped, tokenizer, eval_rows, cfg.skim_threshold)
+            training_modes()
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
             logger.info("checkpoint at step %d: %s", state.step, record.get("eval", ""))
@@ -198,9 +245,16 @@ def train(cfg: TrainConfig) -> Path:
     progress = tqdm(
         total=total_steps, initial=state.step, desc="training", unit="step", disable=not accelerator.is_local_main_process
     )
-    model.train()
-    if cfg.predictors_only:
-        accelerator.unwrap_model(model).bert.eval()  # a frozen encoder: no dropout, the attention inference sees
+    def training_modes() -> None:
+        """Train mode, except what does not learn: a frozen encoder runs as at inference (no dropout), and frozen
+        predictor kinds keep their BatchNorm statistics."""
+        model.train()
+        if cfg.predictors_only:
+            unwrapped.bert.eval()
+        for kind in set(unwrapped.config.predictor_kinds) - set(cfg.train_kinds or unwrapped.config.predictor_kinds):
+            getattr(unwrapped, PREDICTOR_PREFIXES_BY_KIND[kind]).eval()
+
+    training_modes()
     stop = False
     while state.step < total_steps and not stop:
         generator.manual_seed(cfg.seed + state.epoch)  # same order on resume

@@ -34,6 +34,7 @@ def tiny_config(**overrides) -> SkimConfig:
         skim_block_size=8,
         hidden_dropout_prob=0.0,
         attention_probs_dropout_prob=0.0,
+        skim_predictor_kinds=["diagonal", "question"],
     )
     settings.update(overrides)
     return SkimConfig(**settings)
@@ -45,6 +46,10 @@ def tiny_model(seed: int = 0, **overrides) -> BlockSkimForQuestionAnswering:
     Sharper queries/keys and amplified predictor features make blocks differ."""
     torch.manual_seed(seed)
     model = BlockSkimForQuestionAnswering(tiny_config(**overrides)).eval()
+    if "question" in model.config.predictor_kinds:  # the rest exactly as a diagonal-only model of this seed
+        torch.manual_seed(seed)
+        paper_only = BlockSkimForQuestionAnswering(tiny_config(**{**overrides, "skim_predictor_kinds": ["diagonal"]}))
+        model.load_state_dict(paper_only.state_dict(), strict=False)
     with torch.no_grad():
         for layer in model.bert.encoder.layer:
             layer.attention.self.query.weight.mul_(20)
@@ -53,6 +58,8 @@ def tiny_model(seed: int = 0, **overrides) -> BlockSkimForQuestionAnswering:
             predictor.norm1.running_var.fill_(1e-4)
             predictor.norm2.running_var.fill_(1e-4)
             predictor.classifier.weight.mul_(50)
+        for predictor in getattr(model, "question_predictors", {}).values():
+            predictor.classifier.weight.mul_(20)
     return model
 
 

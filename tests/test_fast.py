@@ -23,16 +23,17 @@ def padded_batch(tokenizer):
     return tokenizer(questions, passages, return_tensors="pt", padding=True, return_token_type_ids=True)
 
 
+@pytest.mark.parametrize("predictor", ["diagonal", "question"])
 @pytest.mark.parametrize("pack", [True, False])
 @pytest.mark.parametrize("threshold", THRESHOLDS)
-def test_fast_path_matches_the_models_forward(tokenizer, threshold, pack):
+def test_fast_path_matches_the_models_forward(tokenizer, threshold, pack, predictor):
     model = tiny_model()
-    fast = FastSkimReader(model, pack=pack)
+    fast = FastSkimReader(model, pack=pack, predictor=predictor)
     inputs = padded_batch(tokenizer)
     for rows in ([0], [0, 1, 2]):  # batch of one (no mask) and a padded batch
         batch = {k: v[rows] for k, v in inputs.items()}
         with torch.no_grad():
-            slow = model(**batch, threshold=threshold, skim=True)
+            slow = model(**batch, threshold=threshold, skim=True, predictor=predictor)
         quick = fast(**batch, threshold=threshold)
         for a, b in zip(slow.alive, quick.alive):
             assert torch.equal(a, b)

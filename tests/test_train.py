@@ -115,4 +115,24 @@ def test_predictors_only_stage_changes_nothing_but_the_predictors(tmp_path, tiny
     # The export is float16: compare with the start rounded the same way.
     changed = {k for k in after if not torch.equal(after[k], before[k].to(after[k].dtype))}
     changed -= {k for k in changed if k.endswith("num_batches_tracked")}
-    assert changed and all(k.startswith("skim_predictors") for k in changed)
+    assert changed and all(k.startswith(("skim_predictors", "question_predictors")) for k in changed)
+    assert any(k.startswith("question_predictors") for k in changed)
+
+
+def test_adding_question_predictors_to_a_paper_only_model_trains_only_them(tmp_path, tokenizer):
+    """The shipped stage: a model with trained paper predictors gets question predictors, and only they learn."""
+    from safetensors.torch import load_file
+
+    from tests.conftest import tiny_model
+
+    base = tmp_path / "paper-only"
+    tiny_model(skim_predictor_kinds=["diagonal"]).save_pretrained(base)
+    tokenizer.save_pretrained(base)
+    output = train(config(tmp_path, base, max_steps=3, predictors_only=True, predictor_kinds=["diagonal", "question"],
+                          train_kinds=["question"]))
+    before, after = load_file(base / "model.safetensors"), load_file(output / "model.safetensors")
+    assert not any(k.startswith("question_predictors") for k in before)
+    assert any(k.startswith("question_predictors") for k in after)
+    assert all(torch.equal(after[k], before[k].to(after[k].dtype)) for k in before if not k.endswith("num_batches_tracked"))
+    loaded = json.loads((output / "config.json").read_text())
+    assert loaded["skim_predictor_kinds"] == ["diagonal", "question"] and loaded["skim_default_predictor"] == "question"
