@@ -77,7 +77,20 @@ class Reader:
         # two threads tokenizing at once (the question alone, untruncated; the windows, truncated) can each run
         # with the other's settings, and a window came out 650 tokens long. Tokenising is quick: one at a time.
         self.tokenizer_lock = threading.Lock()
-        self.fast = FastSkimReader(self.model)  # answers without attention maps take the fast path
+        # Answers without attention maps take the fast path: one fused reader per predictor kind.
+        self.fast_readers = {kind: FastSkimReader(self.model, predictor=kind) for kind in self.model.config.predictor_kinds}
+        self.fast = self.fast_readers[self.model.config.skim_default_predictor]
+
+    @property
+    def predictor_kinds(self) -> list[str]:
+        return self.model.config.predictor_kinds
+
+    def check_predictor(self, predictor: str | None) -> str:
+        """The predictor kind to use (None: the checkpoint's default), or `InputError` (one line)."""
+        try:
+            return self.model.check_predictor(predictor)
+        except ValueError as err:
+            raise InputError(str(err)) from None
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None) -> Reader:
@@ -99,10 +112,13 @@ class Reader:
         max_answer_tokens: int = 30,
         stride: int = 128,
         skim_layers: Sequence[int] | None = None,
+        predictor: str | None = None,
     ) -> SkimTrace:
         """Answer `question` from `context`. `attention`: "heads" (every head, float16), "mean" (head mean) or
         "none"; kept for the answer's window only, which bounds a trace at ~layers × heads × 384² × 2 bytes.
-        `skim_layers`: skim only after these of the model's predictor layers (None: all of them)."""
+        `skim_layers`: skim only after these of the model's predictor layers (None: all of them). `predictor`: the
+        kind that judges, "diagonal" (the paper's) or "question" (None: the checkpoint's default); the default
+        threshold is that kind's."""
         if not isinstance(question, str) or not isinstance(context, str):
             raise InputError("question and passage must be text")
         for name, text in (("question", question), ("passage", context)):
@@ -111,7 +127,8 @@ class Reader:
             except UnicodeEncodeError:  # lone surrogates: undecodable bytes smuggled in through argv or a file API
                 raise InputError(f"the {name} is not valid UTF-8 text") from None
         t0 = time.perf_counter()
-        threshold = self.model.config.skim_threshold if threshold is None else float(threshold)
+        predictor = self.check_predictor(predictor)
+        threshold = self.model.config.default_threshold(predictor) if threshold is None else float(threshold)
         if math.isnan(threshold):
             raise InputError("threshold must be a number between 0 and 1")
         skim_layers = self.check_skim_layers(skim_layers)
@@ -127,10 +144,11 @@ class Reader:
             t = time.perf_counter()
             with self.lock, torch.inference_mode():
                 if attention == "none":
-                    out = self.fast(**window.tensors(), threshold=threshold, skim=skim, layers=skim_layers)
+                    out = self.fast_readers[predictor](**window.tensors(), threshold=threshold, skim=skim,
+                                                       layers=skim_layers)
                 else:
                     out = self.model(**window.tensors(), threshold=threshold, skim=skim, output_attentions=True,
-                                     skim_layers=skim_layers)
+                                     skim_layers=skim_layers, predictor=predictor)
             model_ms += (time.perf_counter() - t) * 1000
             spans = best_spans(out.start_logits[0], out.end_logits[0], window.offsets, max_answer_tokens, top_k)
             # Keep only the per-layer decisions: attention of all windows at once would be GBs on a long passage.
@@ -170,6 +188,7 @@ class Reader:
             attention=kept_attention,
             warnings=warnings,
             skim_layers=skim_layers,
+            predictor=predictor,
         )
 
     def check_skim_layers(self, skim_layers: Sequence[int] | None) -> list[int] | None:

@@ -118,6 +118,7 @@ class SkimTrace:
     warnings: list[str] = field(default_factory=list)
     version: int = TRACE_VERSION
     skim_layers: list[int] | None = None  # the layers allowed to skim; None: every layer with a predictor
+    predictor: str = "diagonal"  # the kind that judged: "diagonal" (the paper's CNN) or "question" (ours)
 
     def __post_init__(self) -> None:
         if len(self.layers) != self.num_layers:
@@ -156,6 +157,7 @@ class SkimTrace:
             "threshold": self.threshold,
             "skim": self.skim,
             "skim_layers": self.skim_layers,
+            "predictor": self.predictor,
             "kept_fraction": self.kept_fraction,
             "n_windows": len(self.windows),
             "blocks": [asdict(b) for b in self.blocks],
