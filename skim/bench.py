@@ -26,7 +26,7 @@ from transformers import AutoModelForQuestionAnswering
 
 from .data import article_paragraphs, lengthen
 from .fast import FastSkimReader
-from .inference import DEFAULT_MODEL, load_model
+from .inference import DEFAULT_MODEL, WINDOWS_PER_FORWARD, batch_windows, load_model
 from .metrics import best_over_truths, f1_score
 from .qa import Window, best_spans, make_windows
 
@@ -66,17 +66,8 @@ def _holds(window: Window, start: int, end: int) -> bool:
 
 
 def _batch(windows: list[Window]) -> dict[str, torch.Tensor]:
-    """Pad to the batch's longest window."""
-    length = max(len(w.input_ids) for w in windows)
-
-    def pad(values: list[int]) -> list[int]:
-        return values + [0] * (length - len(values))
-
-    return {
-        "input_ids": torch.tensor([pad(w.input_ids) for w in windows]),
-        "token_type_ids": torch.tensor([pad(w.token_type_ids) for w in windows]),
-        "attention_mask": torch.tensor([pad([1] * len(w.input_ids)) for w in windows]),
-    }
+    """Pad to the batch's longest window (the Reader's own batching)."""
+    return batch_windows(windows)
 
 
 def _answer_f1(start_logits, end_logits, item: dict) -> float:

@@ -64,6 +64,23 @@ def load_model(path: str | Path | None = None) -> tuple[BlockSkimForQuestionAnsw
     return model, tokenizer
 
 
+WINDOWS_PER_FORWARD = 16  # the fast path reads a long passage's windows this many per forward, to bound memory
+
+
+def batch_windows(windows: list[Window]) -> dict[str, torch.Tensor]:
+    """Model inputs for `windows` as one batch, padded to the longest (`attention_mask` 0 on the padding)."""
+    length = max(len(w.input_ids) for w in windows)
+
+    def pad(values: list[int]) -> list[int]:
+        return values + [0] * (length - len(values))
+
+    return {
+        "input_ids": torch.tensor([pad(w.input_ids) for w in windows]),
+        "token_type_ids": torch.tensor([pad(w.token_type_ids) for w in windows]),
+        "attention_mask": torch.tensor([pad([1] * len(w.input_ids)) for w in windows]),
+    }
+
+
 class Reader:
     """A loaded model plus tokenizer that answers questions. Thread-safe: one forward at a time, which on a small
     CPU is also the fastest way to share it."""
@@ -140,16 +157,13 @@ class Reader:
 
         runs, best = [], None
         model_ms = 0.0
-        for w, window in enumerate(windows):
-            t = time.perf_counter()
-            with self.lock, torch.inference_mode():
-                if attention == "none":
-                    out = self.fast_readers[predictor](**window.tensors(), threshold=threshold, skim=skim,
-                                                       layers=skim_layers)
-                else:
-                    out = self.model(**window.tensors(), threshold=threshold, skim=skim, output_attentions=True,
-                                     skim_layers=skim_layers, predictor=predictor)
-            model_ms += (time.perf_counter() - t) * 1000
+        kept_attention: list[AttentionMap] = []
+        if attention == "none":  # the fast path: every window, read in packed batches
+            outputs = self._read_batched(windows, predictor, threshold, skim, skim_layers)
+        else:  # attention maps: one window at a time, so that only the kept window's maps stay in memory
+            outputs = self._read_traced(windows, predictor, threshold, skim, skim_layers)
+        for w, (window, (out, ms)) in enumerate(zip(windows, outputs)):
+            model_ms += ms
             spans = best_spans(out.start_logits[0], out.end_logits[0], window.offsets, max_answer_tokens, top_k)
             # Keep only the per-layer decisions: attention of all windows at once would be GBs on a long passage.
             runs.append((window, SkimQAOutput(keep_probs=out.keep_probs, alive=out.alive, layer_tokens=out.layer_tokens), spans))
@@ -190,6 +204,43 @@ class Reader:
             skim_layers=skim_layers,
             predictor=predictor,
         )
+
+    def _read_traced(self, windows: list[Window], predictor: str, threshold: float, skim: bool,
+                     skim_layers: list[int] | None):
+        """`(output with attentions, ms)` per window, one model forward each, lazily."""
+        for window in windows:
+            t = time.perf_counter()
+            with self.lock, torch.inference_mode():
+                out = self.model(**window.tensors(), threshold=threshold, skim=skim, output_attentions=True,
+                                 skim_layers=skim_layers, predictor=predictor)
+            yield out, (time.perf_counter() - t) * 1000
+
+    def _read_batched(self, windows: list[Window], predictor: str, threshold: float, skim: bool,
+                      skim_layers: list[int] | None) -> list[tuple[SkimQAOutput, float]]:
+        """`(output, ms)` per window from fast-path forwards of up to `WINDOWS_PER_FORWARD` windows each (padded
+        to the chunk's longest; each window's blocks are judged and removed on their own). Each output is that
+        window's alone, as a batch of one cut to its own length; a chunk's ms go to its first window."""
+        fast = self.fast_readers[predictor]
+        bs = self.model.config.skim_block_size
+        results = []
+        for at in range(0, len(windows), WINDOWS_PER_FORWARD):
+            chunk = windows[at : at + WINDOWS_PER_FORWARD]
+            t = time.perf_counter()
+            with self.lock, torch.inference_mode():
+                out = fast(**batch_windows(chunk), threshold=threshold, skim=skim, layers=skim_layers)
+            ms = (time.perf_counter() - t) * 1000
+            for b, window in enumerate(chunk):
+                n = len(window.input_ids)
+                blocks = math.ceil(n / bs)
+                one = SkimQAOutput(
+                    start_logits=out.start_logits[b : b + 1, :n],
+                    end_logits=out.end_logits[b : b + 1, :n],
+                    keep_probs=tuple(p[b : b + 1, :blocks] for p in out.keep_probs),
+                    alive=tuple(a[b : b + 1, :blocks] for a in out.alive),
+                    layer_tokens=out.layer_tokens[b : b + 1],
+                )
+                results.append((one, ms if b == 0 else 0.0))
+        return results
 
     def check_skim_layers(self, skim_layers: Sequence[int] | None) -> list[int] | None:
         """`skim_layers` sorted and de-duplicated, or `InputError` (one line) unless they are predictor layers."""
