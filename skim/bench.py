@@ -4,7 +4,10 @@ same weights, same dtype, one process.
 Inputs are real SQuAD dev questions. By default each passage is made at least `seq_len` tokens long by joining
 the gold paragraph with its article's neighbouring paragraphs (alternately before and after it), and the
 timed input is a `seq_len`-token window that holds the answer: the long-input case Block-Skim is for.
-`native=True` uses the gold paragraph alone, unpadded (most SQuAD paragraphs fit one window).
+`native=True` uses the gold paragraph alone, unpadded (most SQuAD paragraphs fit one window). `articles=True`
+asks each question of its whole article, read as the Reader reads it: 384-token windows with a 128-token
+stride, up to 16 windows per forward; a question's time is the forwards of all its windows, its answer the best
+span across them.
 
 Times are the median over `repeats` of one forward call (tokenising and span decoding excluded), averaged over
 the batches; the three models are timed in turn on each batch so that machine noise hits all of them alike.
@@ -27,8 +30,8 @@ from transformers import AutoModelForQuestionAnswering
 from .data import article_paragraphs, lengthen
 from .fast import FastSkimReader
 from .inference import DEFAULT_MODEL, WINDOWS_PER_FORWARD, batch_windows, load_model
-from .metrics import best_over_truths, f1_score
-from .qa import Window, best_spans, make_windows
+from .metrics import best_over_truths, exact_match, f1_score
+from .qa import InputError, Window, best_spans, make_windows, truncate_question
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +57,51 @@ def bench_inputs(tokenizer, rows: list[dict], seq_len: int, n: int, native: bool
         if len(inputs) == n:
             break
     return inputs
+
+
+def article_inputs(tokenizer, rows: list[dict], n: int, max_length: int = 384, stride: int = 128) -> list[dict]:
+    """`n` questions spread evenly over `rows` (as `bench_inputs`), each asked of its whole article: all paragraphs
+    of its title in order, joined with a blank line, in the Reader's windows (question cut to 64 tokens):
+    `{"windows": [Window, ...], "context": str, "answers": [...], "span": (start, end) characters or None}`."""
+    paragraphs = article_paragraphs([r["title"] for r in rows], [r["context"] for r in rows])
+    step = max(1, len(rows) // n)
+    inputs = []
+    for row in rows[::step]:
+        article = paragraphs[row["title"]]
+        context = "\n\n".join(article)
+        offset = sum(len(p) + 2 for p in article[: article.index(row["context"])])
+        answers, starts = row["answers"]["text"], row["answers"]["answer_start"]
+        span = (offset + starts[0], offset + starts[0] + len(answers[0])) if starts and answers else None
+        try:
+            question = truncate_question(tokenizer, row["question"])[0]
+            windows = make_windows(tokenizer, question, context, max_length, stride)
+        except InputError:  # an empty question, or an article past the Reader's length limit
+            continue
+        inputs.append({"windows": windows, "context": context, "answers": answers, "span": span})
+        if len(inputs) == n:
+            break
+    return inputs
+
+
+def window_chunks(windows: list[Window]) -> list[dict[str, torch.Tensor]]:
+    """A passage's windows as the Reader's fast path batches them: up to `WINDOWS_PER_FORWARD` per forward."""
+    return [batch_windows(windows[i : i + WINDOWS_PER_FORWARD]) for i in range(0, len(windows), WINDOWS_PER_FORWARD)]
+
+
+def article_answer(outputs: list, item: dict) -> str:
+    """The best span across all of an article item's windows by start + end logit (as the Reader picks it; the
+    first window wins a tie); `outputs` are the forwards of `window_chunks(item["windows"])`, in order."""
+    windows = iter(item["windows"])
+    best, text = None, ""
+    for out in outputs:
+        for b in range(out.start_logits.shape[0]):
+            window = next(windows)
+            n = len(window.input_ids)
+            spans = best_spans(out.start_logits[b, :n].float(), out.end_logits[b, :n].float(), window.offsets, 30, 1)
+            if spans and (best is None or spans[0].logit > best.logit):
+                best = spans[0]
+                text = item["context"][window.offsets[best.start_token][0] : window.offsets[best.end_token][1]]
+    return text
 
 
 def _tokens(tokenizer, text: str) -> int:
@@ -215,13 +263,23 @@ def run_bench(
     repeats: int = 5,
     native: bool = False,
     skim_layers: list[int] | None = None,
+    predictor: str | None = None,
+    articles: bool = False,
 ) -> list[dict]:
-    """One result dict (the CLI's JSON keys) per threshold; the HF and full timings are shared by all."""
+    """One result dict (the CLI's JSON keys) per threshold; the HF and full timings are shared by all. `predictor`:
+    the kind that judges (None: the checkpoint's default; its default threshold when `thresholds` is None).
+    `articles`: whole articles, see the module's docstring (`seq_len`, `batch_size` and `native` do not apply)."""
     model, tokenizer = load_model(model_dir)
-    thresholds = [model.config.skim_threshold] if thresholds is None else thresholds
-    fast = FastSkimReader(model, layers=skim_layers)
+    try:
+        predictor = model.check_predictor(predictor)  # one line, before loading anything else
+    except ValueError as err:
+        raise InputError(str(err)) from None
+    thresholds = [model.config.default_threshold(predictor)] if thresholds is None else thresholds
+    fast = FastSkimReader(model, layers=skim_layers, predictor=predictor)
     hf = AutoModelForQuestionAnswering.from_pretrained(str(model_dir or DEFAULT_MODEL), attn_implementation="sdpa")
     hf.eval()
+    if articles:
+        return _run_article_bench(model, tokenizer, fast, hf, rows, n, thresholds, dtype, repeats)
     items = bench_inputs(tokenizer, rows, seq_len, n, native)
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16" else nullcontext()
@@ -229,7 +287,7 @@ def run_bench(
     for t in thresholds:
         runners[f"skim@{t}"] = lambda x, t=t: fast(**x, threshold=t)
     if batch_size > 1:  # survivors padded to the batch's longest, matmuls on padding too: what packing saves
-        padded_fast = FastSkimReader(model, pack=False, layers=skim_layers)
+        padded_fast = FastSkimReader(model, pack=False, layers=skim_layers, predictor=predictor)
         for t in thresholds:
             runners[f"padded@{t}"] = lambda x, t=t: padded_fast(**x, threshold=t)
 
@@ -263,6 +321,7 @@ def run_bench(
                 "threshold": t,
                 "threads": torch.get_num_threads(),
                 "skim_layers": sorted(fast.predictors),
+                "predictor": predictor,
                 "hf_ms": hf_ms,
                 "full_ms": full_ms,
                 "skim_ms": skim_ms,
@@ -278,6 +337,82 @@ def run_bench(
                 "flops_ratio_padded_512": flops([512] * cfg.num_hidden_layers, [512] * cfg.num_hidden_layers,
                                                 cfg.hidden_size, cfg.intermediate_size) * len(items) / flop_sums[t][2],
                 "mean_tokens": tokens[t][1] / cfg.num_hidden_layers / len(items),
+                "predictor_auc": auc,
+            }
+        )
+    return results
+
+
+def _run_article_bench(model, tokenizer, fast: FastSkimReader, hf, rows: list[dict], n: int, thresholds: list[float],
+                       dtype: str, repeats: int) -> list[dict]:
+    """`run_bench(articles=True)`: every question against its whole article, the runners taking turns per question
+    (`time_runners`) over all of its windows' forwards; EM/F1 of the best span across windows."""
+    cfg = model.config
+    max_length = min(384, cfg.max_position_embeddings)  # the Reader's windows
+    items = article_inputs(tokenizer, rows, n, max_length, 128)
+    if not items:
+        raise InputError("no question could be asked of its article (empty questions, or articles over the length limit)")
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16" else nullcontext()
+    runners = {"hf": lambda chunks: [hf(**c) for c in chunks],
+               "full": lambda chunks: [fast(**c, skim=False) for c in chunks]}
+    for t in thresholds:
+        runners[f"skim@{t}"] = lambda chunks, t=t: [fast(**c, threshold=t) for c in chunks]
+
+    times: dict[str, list[float]] = defaultdict(list)
+    ems: dict[str, list[float]] = defaultdict(list)
+    f1s: dict[str, list[float]] = defaultdict(list)
+    tokens = {t: [0, 0] for t in thresholds}  # token-layers processed, token-layers in the full model
+    flop_sums = {t: [0.0, 0.0, 0.0] for t in thresholds}  # skim, full (unpadded), skim with padding to 512
+    with torch.inference_mode(), autocast:
+        for item in tqdm(items, desc=f"bench articles {dtype}", unit="question"):
+            chunks = window_chunks(item["windows"])  # tokenised and batched before any clock starts
+            medians, outputs = time_runners(runners, chunks, repeats)
+            for name, outs in outputs.items():
+                times[name].append(medians[name])
+                text = article_answer(outs, item)
+                ems[name].append(best_over_truths(exact_match, text, item["answers"]))
+                f1s[name].append(best_over_truths(f1_score, text, item["answers"]))
+                if name.startswith("skim@"):
+                    for out, chunk in zip(outs, chunks):
+                        _count_work(out, chunk, cfg, tokens[float(name[5:])], flop_sums[float(name[5:])])
+
+    # Every window of the article, the answer's blocks against all the others (untimed).
+    auc = predictor_auc(fast, [{"window": w, "span": item["span"]} for item in items if item["span"] for w in item["windows"]])
+    n_windows = sum(len(item["windows"]) for item in items)
+    layers = cfg.num_hidden_layers
+    results = []
+    for t in thresholds:
+        hf_ms, full_ms, skim_ms = (statistics.mean(times[k]) for k in ("hf", "full", f"skim@{t}"))
+        kept = tokens[t][0] / tokens[t][1]
+        results.append(
+            {
+                "seq_len": "articles",
+                "batch_size": WINDOWS_PER_FORWARD,  # windows per forward, at most
+                "dtype": dtype,
+                "n": len(items),
+                "threshold": t,
+                "threads": torch.get_num_threads(),
+                "skim_layers": sorted(fast.predictors),
+                "predictor": fast.kind,
+                "hf_ms": hf_ms,
+                "full_ms": full_ms,
+                "skim_ms": skim_ms,
+                "speedup_vs_hf": hf_ms / skim_ms,
+                "speedup_vs_full": full_ms / skim_ms,
+                "kept_fraction": kept,
+                "limit_speedup": 1 / kept,
+                "em_hf": 100 * statistics.mean(ems["hf"]),
+                "em_full": 100 * statistics.mean(ems["full"]),
+                "em_skim": 100 * statistics.mean(ems[f"skim@{t}"]),
+                "f1_hf": 100 * statistics.mean(f1s["hf"]),
+                "f1_full": 100 * statistics.mean(f1s["full"]),
+                "f1_skim": 100 * statistics.mean(f1s[f"skim@{t}"]),
+                "skim_padded_ms": None,
+                "flops_ratio": flop_sums[t][1] / flop_sums[t][0],
+                "flops_ratio_padded_512": flops([512] * layers, [512] * layers, cfg.hidden_size, cfg.intermediate_size)
+                * n_windows / flop_sums[t][2],
+                "mean_tokens": tokens[t][1] / layers / len(items),
+                "mean_windows": n_windows / len(items),
                 "predictor_auc": auc,
             }
         )

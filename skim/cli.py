@@ -70,7 +70,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
     context = read_text_file(args.context_file) if args.context_file else args.context
     reader = Reader.from_pretrained(args.model)
     trace = reader(args.question, context, threshold=args.threshold, skim=not args.no_skim, attention="none",
-                   skim_layers=args.skim_layers)
+                   skim_layers=args.skim_layers, predictor=args.predictor)
     if args.json:
         print(json.dumps(trace.summary(), ensure_ascii=False))
         return 0
@@ -81,7 +81,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
         print(f"Answer: {answer.text!r}  (score {answer.score:.3f}, characters {answer.start_char}-{answer.end_char})")
     dropped = trace.block_dropped_at()
     n_dropped = sum(layer is not None for layer in dropped.values())
-    mode = f"skimming at threshold {trace.threshold:g}" if trace.skim else "full model (no skimming)"
+    mode = f"skimming at threshold {trace.threshold:g} ({trace.predictor} predictor)" if trace.skim else "full model (no skimming)"
     if trace.skim and trace.skim_layers is not None:
         mode += f" after layers {', '.join(map(str, trace.skim_layers)) or 'none'}"
     print(
@@ -103,10 +103,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     rows = read_squad_json(args.data)[: args.limit]
     reader = Reader.from_pretrained(args.model)
     reader.check_skim_layers(args.skim_layers)  # one line before a long run, not after the full-model pass
+    reader.check_predictor(args.predictor)
     if args.sweep:
-        result = sweep(reader, rows, args.sweep, skim_layers=args.skim_layers)
+        result = sweep(reader, rows, args.sweep, skim_layers=args.skim_layers, predictor=args.predictor)
     else:
-        result = evaluate(reader, rows, args.threshold, skim_layers=args.skim_layers)
+        result = evaluate(reader, rows, args.threshold, skim_layers=args.skim_layers, predictor=args.predictor)
     if args.output:
         write_json(args.output, {"data": args.data, "model": reader.name, **result})
     if args.sweep:
@@ -115,7 +116,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{result['n']} questions, threshold {result['threshold']:g}")
+    print(f"{result['n']} questions, threshold {result['threshold']:g}, {result['predictor']} predictor")
     for name in ("full", "skim"):
         r = result[name]
         print(f"  {name:4s}  EM {r['exact_match']:.2f}  F1 {r['f1']:.2f}  {r['seconds']:.1f} s")
@@ -125,7 +126,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def format_sweep(result: dict) -> str:
     full = result["full"]
-    lines = [f"{result['n']} questions; full model EM {full['exact_match']:.2f} F1 {full['f1']:.2f} ({full['seconds']:.1f} s)",
+    judged = f"skimming judged by the {result['predictor']} predictor"
+    lines = [f"{result['n']} questions; full model EM {full['exact_match']:.2f} F1 {full['f1']:.2f} ({full['seconds']:.1f} s); {judged}",
              "threshold     EM     F1  kept_fraction  gold_alive  speed-up"]
     for p in result["skim"]:
         lines.append(f"{p['threshold']:9g}  {p['exact_match']:5.2f}  {p['f1']:5.2f}  {p['kept_fraction']:13.3f}"
@@ -142,6 +144,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
     from .bench import SWEEP_THRESHOLDS, run_bench, write_pareto
     from .data import load_squad, read_squad_json
 
+    if args.articles and (args.native or args.seq_len != 384 or args.batch_size != 1):
+        raise InputError("--articles reads whole articles in the Reader's windows (384 tokens, up to 16 per forward); "
+                         "--seq-len, --batch-size and --native do not apply")
     if args.data or (not args.dataset and DEV_SET.is_file()):
         rows = read_squad_json(args.data or DEV_SET)
     elif args.dataset:
@@ -151,9 +156,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     thresholds = SWEEP_THRESHOLDS if args.sweep else (None if args.threshold is None else [args.threshold])
+    n = args.n or (ARTICLE_QUESTIONS if args.articles else 100)
+    repeats = args.repeats or (ARTICLE_REPEATS if args.articles else 5)
     results = run_bench(
-        args.model, rows, args.seq_len, args.batch_size, args.n, thresholds, args.dtype, args.repeats, args.native,
-        args.skim_layers,
+        args.model, rows, args.seq_len, args.batch_size, n, thresholds, args.dtype, repeats, args.native,
+        args.skim_layers, predictor=args.predictor, articles=args.articles,
     )
     if args.sweep:
         for path in write_pareto(results, args.output_dir):
@@ -164,8 +171,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
         print(json.dumps(results if args.sweep else results[0]))
         return 0
     r = results[0]
-    print(f"{r['n']} SQuAD dev questions, {r['seq_len']} tokens (mean {r['mean_tokens']:.0f}), batch {r['batch_size']}, "
-          f"{r['dtype']}, {r['threads']} threads; ms per forward call, median of repeats")
+    if args.articles:
+        print(f"{r['n']} SQuAD dev questions, each against its whole article (mean {r['mean_tokens']:.0f} tokens, "
+              f"{r['mean_windows']:.1f} windows), up to {r['batch_size']} windows per forward, {r['dtype']}, "
+              f"{r['threads']} threads, {r['predictor']} predictor; ms per question (all its forwards), median of repeats")
+    else:
+        print(f"{r['n']} SQuAD dev questions, {r['seq_len']} tokens (mean {r['mean_tokens']:.0f}), batch {r['batch_size']}, "
+              f"{r['dtype']}, {r['threads']} threads, {r['predictor']} predictor; ms per forward call, median of repeats")
     print("threshold   HF ms  full ms  skim ms  vs HF  vs full  kept  limit  F1 HF  F1 skim  FLOPs@512")
     for r in results:
         print(f"{r['threshold']:9g}  {r['hf_ms']:6.1f}  {r['full_ms']:7.1f}  {r['skim_ms']:7.1f}  {r['speedup_vs_hf']:4.2f}x"
@@ -187,6 +199,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 SKIM_LAYERS_HELP = "skim only after these layers (default: every layer with a predictor), e.g. 3 4 5"
+PREDICTOR_HELP = "the skim predictor kind that judges (default: the checkpoint's); its default threshold applies"
+ARTICLE_QUESTIONS, ARTICLE_REPEATS = 30, 1  # bench --articles defaults: a question is tens of windows
 
 
 def build_parser() -> ArgumentParser:
@@ -202,6 +216,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--threshold", type=threshold_arg, help="skim blocks with P(keep) below this (default: the model's)")
     p.add_argument("--no-skim", action="store_true", help="run the full model")
     p.add_argument("--skim-layers", type=int, nargs="+", metavar="L", help=SKIM_LAYERS_HELP)
+    p.add_argument("--predictor", choices=["diagonal", "question"], help=PREDICTOR_HELP)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_answer)
 
@@ -213,6 +228,7 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--output", help="also write the result (with data and model) to this JSON file")
     p.add_argument("--sweep", type=threshold_arg, nargs="+", metavar="P", help="skim at each of these thresholds")
     p.add_argument("--skim-layers", type=int, nargs="+", metavar="L", help=SKIM_LAYERS_HELP)
+    p.add_argument("--predictor", choices=["diagonal", "question"], help=PREDICTOR_HELP)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 
@@ -222,13 +238,18 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--dataset", help="a hub dataset name, e.g. squad (needs a network)")
     p.add_argument("--seq-len", type=positive_int, default=384, help="tokens per input; passages are lengthened to reach it")
     p.add_argument("--native", action="store_true", help="gold paragraphs as they are: no joining, no padding")
+    p.add_argument("--articles", action="store_true",
+                   help="each question against its whole article, in the Reader's 384-token windows (stride 128), "
+                        "up to 16 windows per forward; ms per question")
     p.add_argument("--batch-size", type=positive_int, default=1)
-    p.add_argument("--n", type=positive_int, default=100, help="questions")
+    p.add_argument("--n", type=positive_int, help=f"questions (default 100; {ARTICLE_QUESTIONS} with --articles)")
     p.add_argument("--threshold", type=threshold_arg, help="skim threshold (default: the model's)")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="bfloat16 = CPU autocast")
-    p.add_argument("--repeats", type=positive_int, default=5, help="timed calls per input; the median counts")
+    p.add_argument("--repeats", type=positive_int,
+                   help=f"timed calls per input; the median counts (default 5; {ARTICLE_REPEATS} with --articles)")
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's own choice)")
     p.add_argument("--skim-layers", type=int, nargs="+", metavar="L", help=SKIM_LAYERS_HELP)
+    p.add_argument("--predictor", choices=["diagonal", "question"], help=PREDICTOR_HELP)
     p.add_argument("--sweep", action="store_true", help="all thresholds; writes pareto.json/.html/.png")
     p.add_argument("--output-dir", default="results", help="where --sweep writes its files")
     p.add_argument("--output", help="also write the result to this JSON file")

@@ -24,16 +24,21 @@ def run_questions(
     desc: str,
     on_progress: Progress | None = None,
     skim_layers: Sequence[int] | None = None,
+    predictor: str | None = None,
 ) -> dict:
     """Answer every row; returns predictions, totals, and per question: EM, F1, the gold answer's block (its id
-    and the layer that dropped it, `None` = alive or unknown) and milliseconds (the whole `reader` call)."""
+    and the layer that dropped it, `None` = alive or unknown) and milliseconds (the whole `reader` call).
+    `predictor`: the kind that judges (None: the reader's default); `"predictor"` in the result is the kind that
+    did, as the traces record it."""
     predictions, ems, f1s, gold_blocks, gold_dropped_at, ms, processed, total = [], [], [], [], [], [], 0, 0
+    judged_by = predictor
     start = time.perf_counter()
     for i, row in enumerate(tqdm(rows, desc=desc, unit="q", leave=False)):
         t = time.perf_counter()
         trace = reader(row["question"], row["context"], threshold=threshold, skim=skim, attention="none",
-                       skim_layers=skim_layers)
+                       skim_layers=skim_layers, predictor=predictor)
         ms.append((time.perf_counter() - t) * 1000)
+        judged_by = trace.predictor
         text = trace.answer.text if trace.answer else ""
         predictions.append(text)
         ems.append(best_over_truths(exact_match, text, row["answers"]["text"]))
@@ -61,6 +66,7 @@ def run_questions(
         "gold_block_per_question": gold_blocks,
         "gold_dropped_at_per_question": gold_dropped_at,
         "ms_per_question": ms,
+        "predictor": judged_by,
     }
 
 
@@ -90,15 +96,19 @@ def evaluate(
     threshold: float | None = None,
     on_progress: Progress | None = None,
     skim_layers: Sequence[int] | None = None,
+    predictor: str | None = None,
 ) -> dict:
     """`{"n", "full": {...}, "skim": {...}, "speedup"}` on the SQuAD 0-100 scale; speedup = full s ÷ skim s.
-    A one-threshold `sweep`, reshaped to the CLI's `eval` contract."""
-    threshold = reader.model.config.skim_threshold if threshold is None else threshold
-    result = sweep(reader, rows, [threshold], on_progress, skim_layers)
+    A one-threshold `sweep`, reshaped to the CLI's `eval` contract. `predictor`: the kind that judges (None: the
+    checkpoint's default; its default threshold when `threshold` is None)."""
+    kind = reader.check_predictor(predictor)
+    threshold = reader.model.config.default_threshold(kind) if threshold is None else threshold
+    result = sweep(reader, rows, [threshold], on_progress, skim_layers, predictor)
     point = result["skim"][0]
     return {
         "n": result["n"],
         "threshold": threshold,
+        "predictor": result["predictor"],
         "full": result["full"],
         "skim": {k: point[k] for k in ("exact_match", "f1", "seconds", "kept_fraction", "gold_block_alive")},
         "speedup": point["speedup"],
@@ -112,20 +122,24 @@ def sweep(
     thresholds: list[float],
     on_progress: Progress | None = None,
     skim_layers: Sequence[int] | None = None,
+    predictor: str | None = None,
 ) -> dict:
     """The full model once, then skimming at each threshold (after `skim_layers` only, None: every predictor
-    layer): the accuracy/work trade-off table of the model card. `on_progress(done, total)` counts questions over
-    all runs: `total` = questions × (1 + thresholds)."""
+    layer) judged by `predictor` (None: the checkpoint's default): the accuracy/work trade-off table of the model
+    card. `on_progress(done, total)` counts questions over all runs: `total` = questions × (1 + thresholds)."""
+    kind = reader.check_predictor(predictor)  # one line before the long full-model pass
     total = len(rows) * (1 + len(thresholds))
 
     def progress_from(offset: int) -> Progress | None:
         return None if on_progress is None else lambda done, _: on_progress(offset + done, total)
 
     full = run_questions(reader, rows, None, skim=False, desc="full model", on_progress=progress_from(0))
-    points = []
+    points, judged_by = [], kind
     for i, threshold in enumerate(thresholds):
         desc = f"skimming @ {threshold:g}"
-        skim = run_questions(reader, rows, threshold, True, desc, progress_from((i + 1) * len(rows)), skim_layers)
+        skim = run_questions(reader, rows, threshold, True, desc, progress_from((i + 1) * len(rows)), skim_layers,
+                             predictor)
+        judged_by = skim["predictor"] or judged_by
         points.append(
             {
                 "threshold": threshold,
@@ -134,4 +148,5 @@ def sweep(
                 "same_answer": sum(a == b for a, b in zip(full["predictions"], skim["predictions"])) / max(len(rows), 1),
             }
         )
-    return {"n": len(rows), "full": {k: full[k] for k in ("exact_match", "f1", "seconds")}, "skim": points}
+    return {"n": len(rows), "predictor": judged_by, "full": {k: full[k] for k in ("exact_match", "f1", "seconds")},
+            "skim": points}
