@@ -8,7 +8,6 @@ import math
 import pytest
 
 from skim import bench, evaluate
-from skim.cli import main
 from tests.conftest import tiny_model
 from tests.test_cli import PASSAGE, run
 
