@@ -447,8 +447,9 @@ def pareto_figure(results: list[dict]):
     fig.add_vline(x=PAPER_FLOPS_SPEEDUP, line_dash="dot", annotation_text="paper: 3.01× FLOPs (BERT-base, padded 512)")
     fig.add_hline(y=first["f1_hf"] - 1, line_dash="dash", line_color="grey", annotation_text="HF F1 − 1",
                   annotation_position="bottom right")
+    inputs = "whole articles" if first["seq_len"] == "articles" else f"{first['seq_len']} tokens"
     fig.update_layout(
-        title=f"F1 vs wall-clock speed-up · {first['seq_len']} tokens, batch {first['batch_size']}, {first['dtype']}, "
+        title=f"F1 vs wall-clock speed-up · {inputs}, batch {first['batch_size']}, {first['dtype']}, "
         f"{first['threads']} threads, n={first['n']}",
         xaxis_title="speed-up over Hugging Face (×)",
         yaxis_title="SQuAD v1.1 dev F1",
