@@ -12,8 +12,9 @@ import streamlit as st
 from skim import Reader
 
 from .dataset import FILTERS, Dataset, filter_results, results_table, summary
-from .dataset_figures import WHAT_IF_THRESHOLDS, what_if_figure, what_if_table
+from .dataset_figures import SPEED_UPS, kinds_figure, kinds_table, what_if_figure, what_if_thresholds
 from .dataset_runs import batch_eval, what_if
+from .kinds import kind_label
 from .state import chosen_skim_layers, model_path, open_in_explorer
 
 EXPLORER = "app/pages/explore.py"
@@ -40,6 +41,7 @@ RESULT_COLUMNS = {
 }
 
 WHAT_IF_COLUMNS = {
+    "predictor": st.column_config.TextColumn(help="The kind of skim predictor that judged: see About."),
     "threshold": st.column_config.NumberColumn(format="%.2f"),
     "EM": st.column_config.NumberColumn(format="%.1f"),
     "F1": st.column_config.NumberColumn(format="%.1f"),
@@ -56,7 +58,7 @@ WHAT_IF_COLUMNS = {
 def on_evaluate(fp: str) -> None:
     ss = st.session_state
     ss.batch_request = {"fingerprint": fp, "n": int(ss[f"batch_n_{fp}"]), "threshold": float(ss.threshold),
-                        "skim_layers": chosen_skim_layers()}
+                        "skim_layers": chosen_skim_layers(), "predictor": ss.predictor}
 
 
 def on_table_select() -> None:
@@ -68,12 +70,13 @@ def on_table_select() -> None:
 
 
 def open_row(rows: list[dict]) -> None:
-    """Load the picked row and the table's threshold. A callback, because the sidebar's threshold slider is already
-    drawn when the page body runs; it reads the pick now, not when the button was drawn."""
+    """Load the picked row and the table's threshold and predictor. A callback, because the sidebar's controls are
+    already drawn when the page body runs; it reads the pick now, not when the button was drawn."""
     ss = st.session_state
     row = rows[ss.batch_pick]
     open_in_explorer(row["context"], row["question"], row["answers"]["text"], row["answers"]["answer_start"][0])
     ss.threshold = ss.batch_request["threshold"]
+    ss.predictor = ss.batch_request.get("predictor") or ss.predictor
 
 
 def render_batch(reader: Reader, dataset: Dataset, default_n: int) -> None:
@@ -89,27 +92,34 @@ def render_batch(reader: Reader, dataset: Dataset, default_n: int) -> None:
         st.caption("Each question is answered twice, one at a time: by the full model and skimming at the threshold.")
         return
     n, threshold, layers = request["n"], request["threshold"], request.get("skim_layers")
-    result = batch_eval(reader, model_path(), fp, dataset.rows, n, threshold, layers)
+    kind = request.get("predictor") or ss.predictor
+    result = batch_eval(reader, model_path(), fp, dataset.rows, n, threshold, layers, kind)
     if layers != chosen_skim_layers():
         st.info("These results skimmed after other layers than the sidebar now names. Evaluate again to update them.")
+    if kind != ss.predictor:
+        st.info(
+            f"These results were judged by the {kind_label(kind)} predictor; the sidebar now names "
+            f"{kind_label(ss.predictor)}. Evaluate again to update them."
+        )
     if threshold != ss.threshold:
         st.info(
             f"These results are for threshold {threshold:g}; the sidebar is now at {ss.threshold:g}. Evaluate again to "
             f"update them. A question opened from this table is read at {threshold:g}."
         )
-    render_summary(summary(result["full"], result["skim"]), n, threshold)
+    several = len(reader.model.config.predictor_kinds) > 1
+    render_summary(summary(result["full"], result["skim"]), n, threshold, kind_label(kind) if several else None)
     table = results_table(dataset.rows[:n], result["full"], result["skim"])
     render_table(table, dataset)
     st.download_button(
         "Download the per-question results (CSV)",
-        table.assign(threshold=threshold).to_csv(index=False),
+        table.assign(threshold=threshold, predictor=kind).to_csv(index=False),
         file_name=f"skim-results-t{threshold:g}.csv",
         mime="text/csv",
         key="download_results",
     )
 
 
-def render_summary(s: dict[str, float], n: int, threshold: float) -> None:
+def render_summary(s: dict[str, float], n: int, threshold: float, kind: str | None = None) -> None:
     cells = [
         ("Full model EM", f"{s['full EM']:.1f}", None, None),
         ("Full model F1", f"{s['full F1']:.1f}", None, None),
@@ -126,7 +136,8 @@ def render_summary(s: dict[str, float], n: int, threshold: float) -> None:
             f"the ideal from the kept fraction alone is {s['ideal speed-up']:.2f}×.",
         ),
     ]
-    st.caption(f"The first {n} questions, skimming at threshold {threshold:g}, batch size 1.")
+    judged = f", judged by the {kind} predictor" if kind else ""
+    st.caption(f"The first {n} questions, skimming at threshold {threshold:g}{judged}, batch size 1.")
     for row in (cells[:4], cells[4:]):
         for col, (label, value, delta, help_text) in zip(st.columns(4), row):
             col.metric(label, value, delta, help=help_text)
@@ -177,49 +188,83 @@ def on_drill_down(fp: str, n: int) -> None:
     st.query_params["threshold"] = f"{ss.threshold:g}"  # as the slider's own on_change would: links stay true
     ss[f"batch_n_{fp}"] = n
     ss.batch_request = {"fingerprint": fp, "n": n, "threshold": ss.threshold,
-                        "skim_layers": ss.what_if_request.get("skim_layers")}
+                        "skim_layers": ss.what_if_request.get("skim_layers"), "predictor": ss.predictor}
 
 
 def render_what_if(reader: Reader, dataset: Dataset, default_n: int) -> None:
+    """Every predictor kind the model holds, on the same questions; the sidebar's kind picks which one the
+    threshold chart and the drill-down show (switching it answers nothing again)."""
     ss, fp = st.session_state, dataset.fingerprint
+    kinds = reader.model.config.predictor_kinds
     left, right = st.columns([1, 3], vertical_alignment="bottom")
     n_max = len(dataset.rows)
     ss.setdefault(f"what_if_n_{fp}", min(default_n, n_max))
     left.number_input("Questions (the first N)", 1, n_max, step=10, key=f"what_if_n_{fp}")
-    grid = ", ".join(f"{t:g}" for t in WHAT_IF_THRESHOLDS)
-    right.button(f"Run at thresholds {grid}", on_click=on_what_if, args=(fp,), key="run_what_if")
+    grids = {kind: ", ".join(f"{t:g}" for t in what_if_thresholds(kind)) for kind in kinds}
+    if len(kinds) == 1:
+        right.button(f"Run at thresholds {grids[kinds[0]]}", on_click=on_what_if, args=(fp,), key="run_what_if")
+    else:
+        help_text = "  \n".join(f"{kind_label(kind)}: {grid}" for kind, grid in grids.items())
+        label = f"Run both predictors at {len(what_if_thresholds(kinds[0]))} thresholds each"
+        right.button(label, on_click=on_what_if, args=(fp,), key="run_what_if", help=help_text)
     request = ss.get("what_if_request")
     if not request or request["fingerprint"] != fp:
         st.caption("F1 and speed-up against the threshold: the full model once, then skimming at every threshold.")
         return
-    n = request["n"]
-    result = what_if(reader, model_path(), fp, dataset.rows, n, WHAT_IF_THRESHOLDS, request.get("skim_layers"))
-    if request.get("skim_layers") != chosen_skim_layers():
+    n, layers = request["n"], request.get("skim_layers")
+    results = {
+        kind: what_if(reader, model_path(), fp, dataset.rows, n, what_if_thresholds(kind), layers, kind) for kind in kinds
+    }
+    if layers != chosen_skim_layers():
         st.info("This what-if skimmed after other layers than the sidebar now names. Run it again to update it.")
-    st.plotly_chart(what_if_figure(result, float(ss.threshold)), key="what_if_chart", config=PLOTLY_CONFIG)
+    if len(kinds) > 1:
+        render_kinds(results)
+    result = results[ss.predictor]
+    fig = what_if_figure(result, float(ss.threshold), kind_label(ss.predictor) if len(kinds) > 1 else None)
+    st.plotly_chart(fig, key="what_if_chart", config=PLOTLY_CONFIG)
     st.caption(
         f"The first {n} questions. Measured speed-up = full model time ÷ skimming time on this machine (noisy while "
         "anything else runs); ideal = 1 ÷ kept fraction, what removing token-layers alone would save."
     )
-    table = what_if_table(result)
+    table = kinds_table(results)
     st.dataframe(table, hide_index=True, column_config=WHAT_IF_COLUMNS)
     csv_col, json_col = st.columns(2)
     csv_col.download_button(
         "Download the what-if table (CSV)", table.to_csv(index=False), "skim-what-if.csv", "text/csv", key="what_if_csv"
     )
-    payload = {"model": reader.name, "dataset": dataset.name, "fingerprint": fp, **result}
+    payload = {"model": reader.name, "dataset": dataset.name, "fingerprint": fp, "n": n, "skim_layers": layers,
+               "predictors": results}
     what_if_json = json.dumps(payload, ensure_ascii=False, indent=1)
     json_col.download_button(
         "Download the what-if (JSON)", what_if_json, "skim-what-if.json", "application/json", key="what_if_json"
     )
-    nearest = min(range(len(WHAT_IF_THRESHOLDS)), key=lambda i: abs(WHAT_IF_THRESHOLDS[i] - ss.threshold))
+    render_drill_down(fp, n, what_if_thresholds(ss.predictor))
+
+
+def render_kinds(results: dict[str, dict]) -> None:
+    """Both kinds' F1 against speed-up: a threshold means something else for each, so they meet on this plane."""
+    axis = st.radio("Speed-up", list(SPEED_UPS), horizontal=True, key="what_if_axis", format_func={
+        "measured": "measured on this machine", "ideal": "ideal (1 ÷ kept fraction)"}.get)
+    st.plotly_chart(kinds_figure(results, axis), key="what_if_kinds", config=PLOTLY_CONFIG)
+    st.caption(
+        "One line per predictor through its thresholds, on the same questions. A threshold means something else "
+        "for each kind (see the threshold's help in the sidebar), so compare the lines, not the thresholds: the one "
+        "higher up at the same speed-up keeps more answers for the same work."
+    )
+
+
+def render_drill_down(fp: str, n: int, thresholds: tuple[float, ...]) -> None:
+    ss = st.session_state
+    nearest = min(range(len(thresholds)), key=lambda i: abs(thresholds[i] - ss.threshold))
+    if ss.get("what_if_pick") not in thresholds:  # another kind's grid: start from the nearest of this one
+        ss.pop("what_if_pick", None)
     pick_col, go_col = st.columns([1, 3], vertical_alignment="bottom")
-    pick_col.selectbox("Threshold", WHAT_IF_THRESHOLDS, index=nearest, format_func="{:g}".format, key="what_if_pick")
+    pick_col.selectbox("Threshold", thresholds, index=nearest, format_func="{:g}".format, key="what_if_pick")
     go_col.button(
         f"Show these {n} questions one by one at this threshold",
         on_click=on_drill_down,
         args=(fp, n),
         key="drill_down",
-        help="Moves the sidebar threshold there and fills the batch evaluation above, where you can filter and "
-        "open any question in the explorer.",
+        help="Moves the sidebar threshold there and fills the batch evaluation above (with the sidebar's predictor), "
+        "where you can filter and open any question in the explorer.",
     )

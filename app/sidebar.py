@@ -1,4 +1,5 @@
-"""Sidebar controls shared by every page: example, skim threshold, full-model comparison, a second checkpoint."""
+"""Sidebar controls shared by every page: example, skim predictor and threshold, skimming layers, full-model
+comparison, a second checkpoint."""
 
 from __future__ import annotations
 
@@ -6,15 +7,29 @@ import streamlit as st
 
 from skim import Reader
 
+from .kinds import default_thresholds, kind_label, threshold_help
 from .markup import markdown_text
-from .state import examples, load_checkpoint, on_example_change, sync_url
+from .state import examples, load_checkpoint, on_example_change, on_predictor_change, sync_url
 
 
 def render_sidebar(reader: Reader) -> None:
-    """Values live in `st.session_state` (keys `example`, `threshold`, `skim_layers`, `compare`, `checkpoint`), set
-    once by `init_state`."""
+    """Values live in `st.session_state` (keys `example`, `predictor`, `threshold`, `skim_layers`, `compare`,
+    `checkpoint`), set once by `init_state`."""
+    cfg = reader.model.config
     titles = {e.key: e.title for e in examples()}
     st.selectbox("Example", list(titles), format_func=titles.get, key="example", on_change=on_example_change)
+    if len(cfg.predictor_kinds) > 1:
+        st.radio(
+            "Skim predictor",
+            cfg.predictor_kinds,
+            format_func=kind_label,
+            key="predictor",
+            on_change=on_predictor_change,
+            args=(cfg,),
+            help="What judges each block after a layer. **Question-aware (ours)**: a small network over how the "
+            "question's tokens attend to the block and the block's tokens attend to the question. **Diagonal "
+            "(paper)**: the paper's CNN over the block's attention to itself. See About.",
+        )
     st.slider(
         "Skim threshold",
         min_value=0.0,
@@ -23,8 +38,7 @@ def render_sidebar(reader: Reader) -> None:
         format="%.3f",
         key="threshold",
         on_change=sync_url,
-        help="A block whose P(keep) falls below this is removed after that layer. 0 keeps everything; "
-        "the paper's scripts use 0.001–0.01.",
+        help=threshold_help(cfg),
     )
     st.multiselect(
         "Skim after layers",
@@ -40,10 +54,9 @@ def render_sidebar(reader: Reader) -> None:
     st.toggle(
         "Compare with the full model", key="compare", help="Also run without skimming: time, speed-up, agreement."
     )
-    cfg = reader.model.config
     st.caption(
         f"Model `{reader.name}` · {cfg.num_hidden_layers} layers · {cfg.num_attention_heads} heads · "
-        f"blocks of {cfg.skim_block_size} tokens · default threshold {cfg.skim_threshold:g}"
+        f"blocks of {cfg.skim_block_size} tokens · {default_thresholds(cfg)}"
     )
     render_checkpoint_field()
 
@@ -63,5 +76,5 @@ def render_checkpoint_field() -> None:
         cfg = checkpoint.reader.model.config
         st.caption(
             f"Loaded {markdown_text(checkpoint.reader.name)} · {cfg.num_hidden_layers} layers · "
-            f"{cfg.num_attention_heads} heads · default threshold {cfg.skim_threshold:g}"
+            f"{cfg.num_attention_heads} heads · {default_thresholds(cfg)}"
         )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,12 +12,12 @@ import torch
 from skim import InputError, Reader, SkimConfig, SkimTrace
 
 from .examples import Example, load_examples
+from .url import URL_PARAMS, url_int, url_layers, url_predictor, url_threshold
 
 MODEL_ENV = "SKIM_MODEL"  # a checkpoint directory; unset = the repo's assets/model (tests point it at a tiny model)
 MAX_PASSAGE_CHARS = 30_000  # the passage box's limit: ~20 windows, which bounds one run
 MAX_QUESTION_CHARS = 1_000  # from a URL; the reader keeps the first 64 tokens anyway
 URL_PASSAGE_CHARS = 5_000  # a pasted passage rides in the link up to this (SQuAD paragraphs average ~750)
-URL_PARAMS = ("example", "question", "passage", "gold", "gold_start", "threshold", "skim_layers", "layer", "head", "block")
 # Option values of the attention selectors that are not a head or a block. Not None: a selectbox whose session
 # value is None shows no selection at all.
 MEAN_HEAD = "mean"
@@ -40,8 +39,9 @@ def load_reader(path: str, version: str = "") -> Reader:
     reader = Reader.from_pretrained(path or None)
     # The first forward of a process pays one-off kernel set-up; without this warm-up the first skimmed run
     # would look several times slower than the full run that follows it.
-    for skim in (True, False):
-        reader("Warm up?", "A short passage to warm the model up.", skim=skim, attention="none")
+    for kind in reader.model.config.predictor_kinds:  # each kind has its own fast reader
+        reader("Warm up?", "A short passage to warm the model up.", attention="none", predictor=kind)
+    reader("Warm up?", "A short passage to warm the model up.", skim=False, attention="none")
     return reader
 
 
@@ -57,14 +57,17 @@ def read(
     skim: bool,
     attention: str = "",
     skim_layers: tuple[int, ...] | None = None,
+    predictor: str | None = None,
 ) -> SkimTrace:
     """Answer once per distinct input. `model_key` stands in for the unhashable reader in the cache key.
     By default the skimmed run keeps every head's attention (the views draw it) and the full-model run none:
     nothing draws it, and it would double the cache. `attention="none"` runs the fast path, whose time is the
     one to compare with the full run (copying attention out costs the trace run several times the forward).
-    `skim_layers`: skim only after these layers (None: every predictor layer)."""
+    `skim_layers`: skim only after these layers (None: every predictor layer). `predictor`: the kind that judges
+    (None: the checkpoint's default; the full-model run passes None, whatever the sidebar says, to share one entry)."""
     attention = attention or ("heads" if skim else "none")
-    return _reader(question, passage, threshold=threshold, skim=skim, attention=attention, skim_layers=skim_layers)
+    return _reader(question, passage, threshold=threshold, skim=skim, attention=attention, skim_layers=skim_layers,
+                   predictor=predictor)
 
 
 def chosen_skim_layers(config: SkimConfig | None = None) -> tuple[int, ...] | None:
@@ -73,6 +76,18 @@ def chosen_skim_layers(config: SkimConfig | None = None) -> tuple[int, ...] | No
     allowed = config.predictor_layers if config is not None else st.session_state.predictor_layers
     chosen = tuple(i for i in allowed if i in st.session_state.skim_layers)
     return None if len(chosen) == len(allowed) else chosen
+
+
+def chosen_predictor(config: SkimConfig | None = None) -> str:
+    """The sidebar's predictor kind if the model with `config` (default: the app's) holds it, else its default."""
+    kind = st.session_state.predictor
+    return kind if config is None or kind in config.predictor_kinds else config.skim_default_predictor
+
+
+def on_predictor_change(config: SkimConfig) -> None:
+    """A new kind's scores mean something else: the threshold moves to that kind's default."""
+    st.session_state.threshold = config.default_threshold(st.session_state.predictor)
+    sync_url()
 
 
 @st.cache_data(show_spinner=False)
@@ -90,11 +105,14 @@ def init_state(config: SkimConfig) -> None:
     ss, url = st.session_state, st.query_params
     if "example" not in ss:
         ss.example = example_by_key(url.get("example", "")).key
-    if "threshold" not in ss:
-        ss.threshold = _url_threshold(config.skim_threshold)
+    if "predictor" not in ss:
+        ss.predictor = url_predictor(config)
+    if "threshold" not in ss:  # the link's, else the default of the kind that judges
+        ss.threshold = url_threshold(config.default_threshold(ss.predictor))
+    ss.predictor_kinds = config.predictor_kinds
     ss.predictor_layers = config.predictor_layers
     if "skim_layers" not in ss:
-        ss.skim_layers = _url_layers(config.predictor_layers)
+        ss.skim_layers = url_layers(config.predictor_layers)
     if "compare" not in ss:
         ss.compare = True
     if "checkpoint" not in ss:
@@ -103,46 +121,17 @@ def init_state(config: SkimConfig) -> None:
         use_example(ss.example)
         _restore_texts()
     if "layer" not in ss:
-        ss.layer = _url_int("layer", config.num_hidden_layers) or 0
+        ss.layer = url_int("layer", config.num_hidden_layers) or 0
     if "head" not in ss:
-        head = _url_int("head", config.num_attention_heads)
+        head = url_int("head", config.num_attention_heads)
         ss.head = MEAN_HEAD if head is None else head
     if "attn_block" not in ss:
-        block = _url_int("block", 1_000_000)  # checked against the blocks alive when the view is drawn
+        block = url_int("block", 1_000_000)  # checked against the blocks alive when the view is drawn
         ss.attn_block = WHOLE_MAP if block is None else block
     # Widgets that are not drawn in a run (form fields and selectors while another page is open) lose their
     # state; writing it back keeps the user's text and view across page switches.
     for key in ("passage", "question", "skim_layers", "layer", "head", "attn_block"):
         ss[key] = ss[key]
-
-
-def _url_threshold(default: float) -> float:
-    try:
-        value = float(st.query_params.get("threshold", default))
-    except ValueError:
-        return default
-    return round(min(max(value, 0.0), 1.0), 3) if math.isfinite(value) else default
-
-
-def _url_layers(allowed: list[int]) -> list[int]:
-    """The URL's `skim_layers` ("3,4,5"; empty: none) if every entry is one of `allowed`, else all of them."""
-    text = st.query_params.get("skim_layers")
-    if text is None:
-        return list(allowed)
-    try:
-        chosen = sorted({int(part) for part in text.split(",") if part.strip()})
-    except ValueError:
-        return list(allowed)
-    return chosen if set(chosen) <= set(allowed) else list(allowed)
-
-
-def _url_int(name: str, limit: int) -> int | None:
-    """The URL's integer parameter `name` if it is in `[0, limit)`, else None."""
-    try:
-        value = int(st.query_params.get(name, ""))
-    except ValueError:
-        return None
-    return value if 0 <= value < limit else None
 
 
 def _restore_texts() -> None:
@@ -153,7 +142,7 @@ def _restore_texts() -> None:
     if url.get("passage", "").strip():
         ss.passage = url["passage"][:MAX_PASSAGE_CHARS]
     if url.get("gold", "").strip():
-        open_in_explorer(ss.passage, ss.question, [url["gold"]], _url_int("gold_start", len(ss.passage)))
+        open_in_explorer(ss.passage, ss.question, [url["gold"]], url_int("gold_start", len(ss.passage)))
 
 
 def passage_in_url(passage: str) -> bool:
@@ -177,6 +166,8 @@ def sync_url() -> None:
         params["gold"] = row["answers"][0]
         if row["answer_start"] is not None:
             params["gold_start"] = str(row["answer_start"])
+    if len(ss.predictor_kinds) > 1:  # a model with one kind has nothing to choose
+        params["predictor"] = ss.predictor
     params["threshold"] = f"{ss.threshold:g}"
     layers = chosen_skim_layers()
     if layers is not None:  # all of them, the default, stays out of the link

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import streamlit as st
 from streamlit.runtime.media_file_manager import MediaFileManager
+from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -38,6 +39,26 @@ def record_downloads(monkeypatch: pytest.MonkeyPatch) -> dict:
 
     monkeypatch.setattr(MediaFileManager, "add_deferred", record)
     return files
+
+
+def record_media(monkeypatch: pytest.MonkeyPatch) -> dict[str, bytes]:
+    """Every payload handed to Streamlit's media storage, by file id (AppTest drops its storage after a run): the
+    download buttons given their data directly (the Dataset page's), as `media_payload` reads them back."""
+    payloads: dict[str, bytes] = {}
+    original = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        file_id = original(self, path_or_data, mimetype, kind, filename)
+        payloads[file_id] = path_or_data.encode() if isinstance(path_or_data, str) else path_or_data
+        return file_id
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return payloads
+
+
+def media_payload(at: AppTest, key: str, payloads: dict[str, bytes]) -> bytes:
+    """The file of the download button `key`, from `record_media`'s payloads."""
+    return payloads[Path(at.download_button(key=key).proto.url).stem]
 
 
 def run_app(**query) -> AppTest:

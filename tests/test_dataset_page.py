@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
 from streamlit.testing.v1 import AppTest
 
 from app.dataset import SAMPLE_PATH, filter_results, load_sample, parse_squad_bytes, results_table
@@ -19,7 +18,8 @@ from skim import InputError
 from skim.data import read_squad_json
 from skim.evaluate import gold_block_fate, run_questions, sweep
 
-from .app_driver import app_on_model
+from .app_driver import app_on_model, chart, record_media
+from .app_driver import media_payload as payload
 from .conftest import SHARED_SQUAD
 
 REPO = Path(__file__).resolve().parent.parent
@@ -67,21 +67,7 @@ def tiny_app_model(tiny_model_dir, monkeypatch):
 
 @pytest.fixture
 def downloads(monkeypatch) -> dict[str, bytes]:
-    """Every payload handed to Streamlit's media storage, by file id (AppTest drops its storage after a run)."""
-    payloads: dict[str, bytes] = {}
-    original = MemoryMediaFileStorage.load_and_get_id
-
-    def spy(self, path_or_data, mimetype, kind, filename=None):
-        file_id = original(self, path_or_data, mimetype, kind, filename)
-        payloads[file_id] = path_or_data.encode() if isinstance(path_or_data, str) else path_or_data
-        return file_id
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
-    return payloads
-
-
-def payload(at: AppTest, key: str, downloads: dict[str, bytes]) -> bytes:
-    return downloads[Path(at.download_button(key=key).proto.url).stem]
+    return record_media(monkeypatch)
 
 
 def dataset_page() -> AppTest:
@@ -280,13 +266,13 @@ def test_what_if_chart_downloads_and_drill_down(downloads):
     at.button(key="run_what_if").click()
     at.run()
     assert not at.exception
-    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    spec = chart(at, "what_if_chart")
     threshold = at.session_state["threshold"]
     assert [s["x0"] for s in spec["layout"]["shapes"] if s.get("x0") == s.get("x1")] == [threshold]
     csv = pd.read_csv(io.BytesIO(payload(at, "what_if_csv", downloads)))
-    assert list(csv["threshold"]) == list(WHAT_IF_THRESHOLDS)
+    assert list(csv[csv["predictor"] == "diagonal"]["threshold"]) == list(WHAT_IF_THRESHOLDS)
     data = json.loads(payload(at, "what_if_json", downloads))
-    assert data["n"] == 2 and len(data["skim"]) == len(WHAT_IF_THRESHOLDS)
+    assert data["n"] == 2 and len(data["predictors"]["diagonal"]["skim"]) == len(WHAT_IF_THRESHOLDS)
     at.selectbox(key="what_if_pick").set_value(0.9)
     at.button(key="drill_down").click()
     at.run()

@@ -10,7 +10,9 @@ ABOUT = """
 **Block-Skim** (Guan et al., AAAI 2022) splits a question-answering input into blocks of 32 tokens. After each
 Transformer layer a tiny CNN reads the self-attention *inside* each block (the block's diagonal square of the
 attention map, all heads) and predicts P(keep): could this block hold the answer? Blocks below the threshold are
-physically removed, so later layers run on fewer tokens. [CLS], the question and [SEP] are never removed.
+physically removed, so later layers run on fewer tokens. [CLS], the question and [SEP] are never removed. That
+CNN is the paper's predictor; this app can also use a question-aware one of ours (see *Two kinds of skim
+predictor* below).
 
 - **Answer card**: the answer, its score p(start)·p(end), model time with and without skimming, speed-up, the
   share of token × layer work saved, and whether the unskimmed model gives the same answer.
@@ -19,14 +21,16 @@ physically removed, so later layers run on fewer tokens. [CLS], the question and
 - **Attention**: one layer and one head (or their mean) over the tokens still alive, or only the square a
   block's predictor read.
 - **Why did it skim?**: one block (the gold answer's when it is known): the layer that dropped it, its P(keep)
-  at every layer, and the 32×32 square its predictor read at each layer.
+  at every layer, and what its predictor read: the 32×32 square at each layer (diagonal kind), or at one layer
+  the question's tokens × the block's tokens in both directions, the question words that point at the block most
+  and the predictor's per-head inputs (question-aware kind).
 - **Skim after layers** (sidebar): only the chosen layers' predictors judge and drop blocks; the others let
   every block through. Compare late layers alone with all of them.
 - **Export this run**: per-layer decisions (CSV), the trace (JSON) and every figure (HTML, PNG). The page's
-  URL holds the example, question, threshold, skimming layers, layer and head: copy it to share the view.
+  URL holds the example, question, predictor, threshold, skimming layers, layer and head: copy it to share the view.
 - **Dataset** page: EM/F1, kept fraction and speed-up over many SQuAD questions (a bundled sample of 300 dev
-  questions or your own file), filters to the questions skimming got wrong, and a threshold what-if chart;
-  any row opens here.
+  questions or your own file), filters to the questions skimming got wrong, and a threshold what-if chart (with
+  both predictors' F1 against speed-up when the model holds both); any row opens here.
 
 **Why skimming is rarely faster here.** Time saved follows the token × layer work removed, so a block pays
 only if it goes early, and each predictor costs about a fifth of a layer. Measured on long passages (the
@@ -39,8 +43,33 @@ card, `assets/model/README.md`, gives its accuracy at several thresholds); set `
 directory to use another, or compare one with it from the sidebar.
 """
 
+PREDICTORS = """
+**Two kinds of skim predictor.** A checkpoint can hold both; the sidebar's *Skim predictor* picks the one that
+judges (it appears only when the model holds more than one).
+
+- **Diagonal (paper)**: the paper's CNN reads each block's *diagonal square*: how the block's tokens attend to
+  each other, every head. It never looks at the question directly, so it can only guess from the shape of the
+  block's own attention whether the question is about this block. Its score is a raw P(keep), whose scale differs
+  from layer to layer, so one threshold cuts harder at some layers than at others.
+- **Question-aware (ours)**: a small network reads, per head, how much attention the *question's* tokens give the
+  block and how much the block's tokens give the question (mean and max of each, also against the input's typical
+  block). That is the part of the attention map that says whether a block is about the question, and it is there
+  from the first layers, where dropping a block saves the most. Its scores are calibrated on held-out questions:
+  threshold t loses about a fraction t of the answer blocks at each skimming layer, the same at every layer, so a
+  threshold reads the same everywhere. Its default threshold differs from the diagonal kind's (the sidebar's
+  caption shows both), and switching kinds moves the slider to it.
+- **What each buys.** The diagonal kind is the paper's method, kept to compare with. The question-aware kind aims
+  to tell the answer's block apart in earlier layers, which is where skimming pays (see above): our probes found the
+  diagonal square ranks blocks close to chance after the first layers, while the question's rows of the same map
+  already point at the answer's block. Both read only attention probabilities the layer has already computed,
+  and neither sees where a block sits in the passage. The Dataset page's what-if draws both kinds' F1 against
+  speed-up on the same questions.
+- **Measured numbers:** see the README, *Speed*, and the model card.
+"""
+
 st.title("About Block-Skim Explorer")
 st.markdown(ABOUT)
+st.markdown(PREDICTORS)
 st.subheader("Examples")
 # Dataframe cells are plain text: example texts need no escaping here.
 rows = [{"title": e.title, "kind": e.kind, "source": e.source} for e in examples()]

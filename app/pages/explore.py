@@ -7,6 +7,7 @@ import streamlit as st
 from app.gold import gold_blocks
 from app.state import (
     MAX_PASSAGE_CHARS,
+    chosen_predictor,
     chosen_skim_layers,
     gold,
     gold_answer,
@@ -49,15 +50,18 @@ with left:
     render_input_form()
 try:
     with st.spinner("Reading the passage…"):
-        layers = chosen_skim_layers(reader.model.config)
-        trace = read(reader, model_path(), ss.question, ss.passage, float(ss.threshold), True, "", layers)
+        layers, kind, threshold = chosen_skim_layers(reader.model.config), ss.predictor, float(ss.threshold)
+        trace = read(reader, model_path(), ss.question, ss.passage, threshold, True, "", layers, kind)
         full = read(reader, model_path(), ss.question, ss.passage, 0.0, False) if ss.compare else None
         # Timed like the full run (no attention copied out): the card's speed-up compares like with like.
-        timed = read(reader, model_path(), ss.question, ss.passage, float(ss.threshold), True, "none", layers) if full else None
+        timed = read(reader, model_path(), ss.question, ss.passage, threshold, True, "none", layers, kind) if full else None
         other = None
         if checkpoint.reader is not None:
-            other = read(checkpoint.reader, checkpoint.key, ss.question, ss.passage, float(ss.threshold), True, "none",
-                         chosen_skim_layers(checkpoint.reader.model.config))
+            cfg = checkpoint.reader.model.config
+            other_kind = chosen_predictor(cfg)  # a checkpoint without the sidebar's kind: its own default, and
+            other_threshold = threshold if other_kind == kind else cfg.default_threshold(other_kind)  # its threshold
+            other = read(checkpoint.reader, checkpoint.key, ss.question, ss.passage, other_threshold, True, "none",
+                         chosen_skim_layers(cfg), other_kind)
 except InputError as err:
     st.error(str(err))
     st.stop()

@@ -51,9 +51,15 @@ def render_attention(trace: SkimTrace) -> None:
     fig = attention_figure(trace, layer, None if head == MEAN_HEAD else head, None if block == WHOLE_MAP else block)
     st.plotly_chart(fig, key="attention", config=PLOTLY_CONFIG)
     render_figure_downloads(fig, "attention")
+    sees = (
+        "The question-aware predictor reads the question's rows and columns against each block's (see *Why did it "
+        "skim?*)."
+        if trace.predictor == "question"
+        else "A block's diagonal square is all its predictor sees."
+    )
     st.caption(
         f"Window {amap.window}, tokens alive at layer {layer}; labels are `position:token`. Outlines: blue = answer "
-        "block, red dotted = dropped by this layer. A block's diagonal square is all its predictor sees."
+        f"block, red dotted = dropped by this layer. {sees}"
     )
 
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from skim import SkimTrace
 
+from ..kinds import kind_label
 from ..markup import markdown_text
 
 
@@ -17,16 +18,18 @@ def _column(trace: SkimTrace) -> list[str]:
         f"{answer.score:.3f}" if answer else "—",
         f"{trace.kept_fraction:.3f}",
         f"{trace.timings_ms['model']:.0f}",
+        f"{kind_label(trace.predictor)} at {trace.threshold:g}",
     ]
 
 
 def render_checkpoint_compare(trace: SkimTrace, other: SkimTrace) -> None:
     """Dataframe cells are plain text, so answers need no escaping; the path in the caption is escaped."""
-    rows = ["answer", "score", "kept fraction", "model ms"]
+    rows = ["answer", "score", "kept fraction", "model ms", "predictor"]
     table = [
         {"": row, "default": ours, "checkpoint": theirs}
         for row, ours, theirs in zip(rows, _column(trace), _column(other), strict=True)
     ]
     with st.container(border=True):
-        st.caption(f"Compared with the checkpoint {markdown_text(other.model)} at threshold {other.threshold:g}")
+        judged = f"{kind_label(other.predictor)} at threshold {other.threshold:g}"
+        st.caption(f"Compared with the checkpoint {markdown_text(other.model)} ({judged})")
         st.dataframe(table, hide_index=True, width="stretch")

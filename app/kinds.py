@@ -1,0 +1,44 @@
+"""The two kinds of skim predictor, in the app's words: labels, colours and what a threshold means for each.
+No Streamlit here."""
+
+from __future__ import annotations
+
+from skim import SkimConfig
+
+LABELS = {"question": "Question-aware (ours)", "diagonal": "Diagonal (paper)"}
+COLORS = {"question": "#1b9e77", "diagonal": "#d95f02"}  # ColorBrewer Dark2: apart from the blue answer colour
+OTHER_COLORS = ("#7570b3", "#e7298a", "#66a61e")  # a kind this app does not know yet
+
+THRESHOLD_MEANING = {
+    "diagonal": "**Diagonal (paper)**: the score is the CNN's P(keep), whose scale differs from layer to layer; "
+    "the paper's scripts use 0.001–0.01.",
+    "question": "**Question-aware (ours)**: the score is calibrated on held-out questions, so threshold t loses "
+    "about a fraction t of the answer blocks at each skimming layer (0.02: about 2 % per layer).",
+}
+
+
+def kind_label(kind: str) -> str:
+    return LABELS.get(kind, kind)
+
+
+def kind_color(kind: str, i: int = 0) -> str:
+    return COLORS.get(kind, OTHER_COLORS[i % len(OTHER_COLORS)])
+
+
+def threshold_help(config: SkimConfig) -> str:
+    """The threshold slider's help: what a threshold means for each kind the model holds."""
+    lines = ["A block whose keep score falls below this is removed after that layer; 0 keeps everything."]
+    for kind in config.predictor_kinds:
+        meaning = THRESHOLD_MEANING.get(kind, f"**{kind}**: see the model card.")
+        lines.append(f"{meaning} Default {config.default_threshold(kind):g}.")
+    if len(config.predictor_kinds) > 1:
+        lines.append("Switching the predictor moves the slider to that kind's default.")
+    return "\n\n".join(lines)
+
+
+def default_thresholds(config: SkimConfig) -> str:
+    """`default threshold 0.3`, or with several kinds `default thresholds: diagonal 0.3, question 0.02`."""
+    kinds = config.predictor_kinds
+    if len(kinds) == 1:
+        return f"default threshold {config.default_threshold(kinds[0]):g}"
+    return "default thresholds: " + ", ".join(f"{k} {config.default_threshold(k):g}" for k in kinds)
