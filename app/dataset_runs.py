@@ -27,22 +27,6 @@ def uploaded_dataset(fingerprint: str, _data: bytes) -> Dataset:
     return parse_squad_bytes(_data)  # InputError is raised, not cached: the page shows it
 
 
-class Judged:
-    """`reader` with its predictor kind fixed, for `skim.evaluate`'s runners, which call the reader without one
-    (a kind the runner does pass wins)."""
-
-    def __init__(self, reader: Reader, predictor: str | None):
-        self.reader, self.predictor = reader, predictor
-
-    def __call__(self, *args, **kwargs):
-        if kwargs.get("predictor") is None:
-            kwargs["predictor"] = self.predictor
-        return self.reader(*args, **kwargs)
-
-    def __getattr__(self, name: str):
-        return getattr(self.reader, name)
-
-
 def _progress_bar(label: str):
     bar = st.progress(0.0, text=label)
 
@@ -69,8 +53,8 @@ def batch_eval(
     rows = _rows[:n]
     bar, on_progress = _progress_bar(f"Answering {n} questions without and with skimming…")
     full = run_questions(_reader, rows, None, False, "full model", lambda done, _: on_progress(done, 2 * n))
-    judged = Judged(_reader, predictor)
-    skim = run_questions(judged, rows, threshold, True, "skimming", lambda done, _: on_progress(n + done, 2 * n), skim_layers)
+    skim = run_questions(_reader, rows, threshold, True, "skimming", lambda done, _: on_progress(n + done, 2 * n),
+                         skim_layers, predictor)
     bar.empty()
     return {"n": n, "threshold": threshold, "full": full, "skim": skim}
 
@@ -90,6 +74,6 @@ def what_if(
     judged by the `predictor` kind (None: the default)."""
     which = f" with the {predictor} predictor" if predictor else ""
     bar, on_progress = _progress_bar(f"Answering {n} questions at {len(thresholds)} thresholds{which} and without skimming…")
-    result = sweep(Judged(_reader, predictor), _rows[:n], list(thresholds), on_progress, skim_layers)
+    result = sweep(_reader, _rows[:n], list(thresholds), on_progress, skim_layers, predictor)
     bar.empty()
     return result
