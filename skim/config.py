@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from huggingface_hub.dataclasses import strict
-from transformers import BertConfig
+from transformers import BertConfig, PreTrainedConfig
 
 
 @strict
@@ -47,3 +47,28 @@ class SkimConfig(BertConfig):
 
     def default_threshold(self, kind: str) -> float:
         return self.skim_question_threshold if kind == "question" else self.skim_threshold
+
+
+SKIM_METHODS = ("predictor_layers", "predictor_kinds", "default_threshold")
+
+
+def skim_config_class(base: type[PreTrainedConfig]) -> type[PreTrainedConfig]:
+    """`base` (an encoder's own config class, e.g. `DistilBertConfig`) with `SkimConfig`'s Block-Skim fields and
+    helpers, for the encoders that are not BERT.
+
+    Why a generated subclass and not a second declaration: `SkimConfig` is the one place the Block-Skim fields are
+    written, and every other encoder gets exactly those, typed and with their defaults, so `save_pretrained` writes
+    them into config.json beside the encoder's own settings and everything downstream reads `config.skim_*` whatever
+    the encoder. `model_type` stays the base's, so a Block-Skim checkpoint of any encoder still loads as that
+    encoder's plain `AutoModelForQuestionAnswering` (which ignores the extra fields and weights), and a plain QA
+    checkpoint loads into this class with the defaults.
+    """
+    if issubclass(SkimConfig, base):
+        return SkimConfig
+    fields = dict(SkimConfig.__annotations__)  # SkimConfig's own fields only, not BertConfig's
+    namespace = {name: SkimConfig.__dataclass_fields__[name].default for name in fields}
+    namespace.update({name: SkimConfig.__dict__[name] for name in SKIM_METHODS})
+    name = f"Skim{base.__name__}"
+    namespace.update(__annotations__=fields, __module__=__name__, __qualname__=name, __doc__=(
+        f"A `{base.__name__}` plus the Block-Skim fields of `SkimConfig` (see there); made by `skim_config_class`."))
+    return strict(type(name, (base,), namespace))

@@ -15,7 +15,7 @@ from pathlib import Path
 from datasets import Dataset, load_dataset, load_from_disk
 from transformers import PreTrainedTokenizerBase
 
-from .qa import InputError, tokenize_windows, truncate_question
+from .qa import InputError, segment_ids, tokenize_windows, truncate_question
 
 logger = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ def prepare_train_features(
         ends.append(end + 1)
     return {
         "input_ids": encoded["input_ids"],
-        "token_type_ids": encoded["token_type_ids"],
+        "token_type_ids": [segment_ids(encoded.sequence_ids(i)) for i in range(len(encoded["input_ids"]))],
         "start_positions": starts,
         "end_positions": ends,
     }

@@ -6,7 +6,7 @@ because training back-propagates through them and the app draws them. Answering 
 reads only the 32×32 diagonal squares of the attention map, and a square's probabilities are
 `exp(q_i·k_j·scale − logsumexp_i)`: with the row log-sum-exp that PyTorch's CPU flash-attention kernel returns
 anyway, the squares cost `blocks × 32 × 32` dot products instead of a full `T × T` softmax. Everything else is
-the BERT layer written out with fused Q/K/V weights and BatchNorm folded into the predictor convolutions.
+the encoder's layer written out with fused Q/K/V weights and BatchNorm folded into the predictor convolutions.
 
 `tests/test_fast.py` checks that this path and the model's forward agree on kept blocks, P(keep) and logits.
 """
@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from .encoders import LayerWeights
 from .modeling import BlockSkimForQuestionAnswering, SkimQAOutput
 from .predictors import (
     QuestionPredictor,
@@ -74,18 +75,11 @@ class _FastQuestionPredictor:
 
 
 class _FastLayer:
-    """One BERT layer's weights, Q/K/V fused into a single matmul."""
+    """One encoder layer's weights (`LayerWeights`, from the encoder's adapter), Q/K/V fused into a single matmul."""
 
-    def __init__(self, layer, num_heads: int):
-        attn = layer.attention
-        q, k, v = attn.self.query, attn.self.key, attn.self.value
-        self.qkv = (torch.cat([q.weight, k.weight, v.weight]), torch.cat([q.bias, k.bias, v.bias]))
-        self.attn_out = (attn.output.dense.weight, attn.output.dense.bias)
-        self.attn_norm = attn.output.LayerNorm
-        self.ffn_in = (layer.intermediate.dense.weight, layer.intermediate.dense.bias)
-        self.act = layer.intermediate.intermediate_act_fn
-        self.ffn_out = (layer.output.dense.weight, layer.output.dense.bias)
-        self.ffn_norm = layer.output.LayerNorm
+    def __init__(self, weights: LayerWeights, num_heads: int):
+        self.qkv, self.attn_out, self.attn_norm = weights.qkv, weights.attn_out, weights.attn_norm
+        self.ffn_in, self.act, self.ffn_out, self.ffn_norm = weights.ffn_in, weights.act, weights.ffn_out, weights.ffn_norm
         self.heads = num_heads
 
     def qkv_heads(self, hidden: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
@@ -125,8 +119,11 @@ class FastSkimReader:
         self.kind = model.check_predictor(predictor)  # which kind judges: "diagonal" (the paper's) or "question"
         self.pack = pack  # matmuls on real rows only; False = on the padded batch (for the benchmark's comparison)
         self.model = model
-        self.embeddings = model.bert.embeddings
-        self.layers = [_FastLayer(layer, cfg.num_attention_heads) for layer in model.bert.encoder.layer]
+        fused: dict[int, _FastLayer] = {}  # ALBERT applies one layer at every depth: fuse its weights once
+        for layer in model.encoder_layers():
+            if id(layer) not in fused:
+                fused[id(layer)] = _FastLayer(model.adapter.fast_weights(layer), cfg.num_attention_heads)
+        self.layers = [fused[id(layer)] for layer in model.encoder_layers()]
         # `layers`: skim only after these layers (default: every layer with a predictor), e.g. to leave out layer
         # 0, whose hidden states have not yet seen the question.
         heads, fast = (
@@ -148,6 +145,7 @@ class FastSkimReader:
         layers: list[int] | None = None,
     ) -> SkimQAOutput:
         """`layers`: skim only after these of the reader's predictor layers on this call (None: all of them)."""
+        self.model.check_skim(skim)
         bs = self.block_size
         predictors = self.predictors if layers is None else {i: p for i, p in self.predictors.items() if i in layers}
         threshold = self.model.config.default_threshold(self.kind) if threshold is None else threshold
@@ -168,7 +166,7 @@ class FastSkimReader:
         in_context = F.pad(token_type_ids.bool(), (0, padded - length)) & real
         n_slots, question = question_slots(attention_mask, token_type_ids)
 
-        hidden = self.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)
+        hidden = self.model.embed(input_ids, token_type_ids)
         positions = torch.arange(length, device=device).expand(batch, length)
         valid = attention_mask.bool()
         all_valid = bool(valid.all())  # no batch padding: attention needs no mask at all

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from pathlib import Path
 import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
+from .encoders import ENCODERS, SUPPORTED
 from .fast import FastSkimReader
 from .modeling import BlockSkimForQuestionAnswering, SkimQAOutput
 from .qa import InputError, Window, best_spans, make_windows, truncate_question
@@ -21,12 +23,15 @@ from .trace import Answer, AttentionMap, Block, LayerTrace, SkimTrace, WindowTra
 logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "model"
-SUPPORTED_MODEL_TYPES = ("bert",)  # MiniLM checkpoints are BERT models; others need their own embeddings
+SUPPORTED_MODEL_TYPES = tuple(ENCODERS)  # bert (MiniLM too), distilbert, albert, electra, roberta: skim/encoders.py
+HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")  # a hub model id: `name` or `owner/name`
 
 
 def load_model(path: str | Path | None = None) -> tuple[BlockSkimForQuestionAnswering, PreTrainedTokenizerBase]:
-    """Load a Block-Skim checkpoint from a local directory (safetensors only), or from the hub when `path` is
-    not a local directory and looks like a hub name (`owner/name`). Raises `InputError` with one readable line."""
+    """Load a Block-Skim checkpoint, or a plain `*ForQuestionAnswering` one of a supported encoder (`SUPPORTED`;
+    its predictors start untrained and `model.has_predictors` is False: it answers only without skimming), from a
+    local directory (safetensors only), or from the hub when `path` is not a local path and looks like a hub model
+    id (`name` or `owner/name`). Raises `InputError` with one readable line."""
     path = DEFAULT_MODEL if path is None else path
     local = Path(path)
     if local.is_dir():
@@ -45,8 +50,8 @@ def load_model(path: str | Path | None = None) -> tuple[BlockSkimForQuestionAnsw
         except (UnicodeDecodeError, json.JSONDecodeError) as err:
             raise InputError(f"{config_file} is not valid JSON: {err}") from None
         if model_type not in SUPPORTED_MODEL_TYPES:
-            raise InputError(f"unsupported architecture {model_type!r} in {config_file}; supported: bert (BERT, MiniLM)")
-    elif str(path).count("/") != 1 or Path(str(path).split("/")[0]).exists():
+            raise InputError(f"unsupported architecture {model_type!r} in {config_file}; supported: {SUPPORTED}")
+    elif not HUB_NAME.fullmatch(str(path)) or Path(str(path).split("/")[0]).exists():
         raise InputError(f"model directory not found: {path}")
     try:
         model, info = BlockSkimForQuestionAnswering.from_pretrained(
@@ -56,8 +61,15 @@ def load_model(path: str | Path | None = None) -> tuple[BlockSkimForQuestionAnsw
     except InputError:
         raise
     except Exception as err:  # corrupt files, missing tensors, unreachable hub: all one line for the user
-        raise InputError(f"cannot load model from {path}: {str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
-    if any(k.startswith(("skim_predictors", "qa_outputs")) for k in info.get("missing_keys", [])):
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        if not local.is_dir():
+            reason = f"not a local directory, and the Hugging Face hub could not provide it ({reason})"
+        raise InputError(f"cannot load model from {path}: {reason}") from None
+    missing = info.get("missing_keys", [])
+    predictor_keys = [k for k, _ in model.named_parameters() if k.startswith(("skim_predictors.", "question_predictors."))]
+    model.has_predictors = not set(predictor_keys) <= set(missing)  # none at all: a plain QA checkpoint
+    if any(k.startswith("qa_outputs") for k in missing) or (model.has_predictors and any(
+            k.startswith(("skim_predictors", "question_predictors")) for k in missing)):
         logger.warning("%s lacks trained QA or skim-predictor weights; they were initialised at random", path)
     model.eval()
     model.name_or_path = str(path)

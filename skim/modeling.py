@@ -1,23 +1,26 @@
-"""Block-Skim on a Hugging Face BERT encoder: predictors, joint loss, and real pruning at inference.
+"""Block-Skim on a Hugging Face encoder (BERT, DistilBERT, ALBERT, ELECTRA, RoBERTa): predictors, joint loss, and
+real pruning at inference. What differs between the encoders is in `skim/encoders.py`.
 
 Blocks are the paper's absolute 32-token chunks of the input sequence (block k = positions `k*bs … k*bs+bs-1`).
-Every block holding a context token (token type 1) is scored. Dropping a block removes its *context* tokens
+Every block holding a context token (segment 1: `token_type_ids`, see `skim.qa.segment_ids`) is scored. Dropping a block removes its *context* tokens
 only: [CLS], the question and both [SEP]s (the "frame") are never removed, so the first block, which shares
 its 32 positions with the question, loses just its passage part. The original code protects nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
-from transformers import BertModel, BertPreTrainedModel
+from transformers import BertPreTrainedModel, PreTrainedConfig
 from transformers.utils import ModelOutput
 
-from .config import SkimConfig
+from .config import SkimConfig, skim_config_class
+from .encoders import ENCODERS, encoder_for
 from .predictors import (
     PREDICTOR_KINDS,
     QuestionPredictor,
@@ -27,6 +30,9 @@ from .predictors import (
     question_features,
     question_slots,
 )
+from .qa import InputError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -70,7 +76,8 @@ def skim_labels_from_span(
 
 
 class BlockSkimForQuestionAnswering(BertPreTrainedModel):
-    """BERT span QA with a Block-Skim predictor after chosen layers.
+    """Span QA with a Block-Skim predictor after chosen layers, on BERT; the other encoders are its subclasses
+    (`skim_model_class`), each with its adapter, config class, base-model name and weight init.
 
     Training (`model.train()` or `skim=False`) runs at full length and adds the skim loss. With `skim=True`
     (the default in eval mode) blocks whose P(keep) < threshold are gathered out of the hidden states and the
@@ -79,12 +86,16 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
 
     config_class = SkimConfig
     config: SkimConfig
+    adapter = ENCODERS["bert"]
+    has_predictors = True  # False: a plain QA checkpoint, its predictors untrained (set by `skim.load_model`)
 
     def __init__(self, config: SkimConfig):
         super().__init__(config)
         # The predictors need attention probabilities, which only the eager kernel returns (SDPA gives None).
         self.config._attn_implementation = "eager"
-        self.bert = BertModel(config, add_pooling_layer=False)
+        if config.model_type != self.adapter.model_type:
+            raise ValueError(f"a {config.model_type!r} config needs skim_model_class({config.model_type!r})")
+        setattr(self, self.base_model_prefix, self.adapter.build(config))  # HF's name: stock checkpoints load as is
         self.qa_outputs = nn.Linear(config.hidden_size, 2)
         kinds = config.predictor_kinds
         unknown = set(kinds) - set(PREDICTOR_KINDS)
@@ -99,11 +110,44 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
             self.question_predictors = nn.ModuleDict({str(i): QuestionPredictor(heads) for i in layers})
         self.post_init()
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """Called on `BlockSkimForQuestionAnswering`, loads any supported encoder's checkpoint (Block-Skim or plain
+        QA) into the class of its `model_type`; a plain one gets untrained predictors."""
+        if cls is BlockSkimForQuestionAnswering:
+            config = kwargs.get("config")
+            if config is None:
+                hub = {k: kwargs[k] for k in ("cache_dir", "local_files_only", "revision", "token") if k in kwargs}
+                config = PreTrainedConfig.get_config_dict(str(pretrained_model_name_or_path), **hub)[0]
+            model_type = config.get("model_type") if isinstance(config, dict) else config.model_type
+            cls = skim_model_class(model_type)
+        return super(BlockSkimForQuestionAnswering, cls).from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
+    def embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+        """Embeddings at the encoder's width `(B, L, D)`."""
+        return self.adapter.embed(self.base_model, input_ids, token_type_ids)
+
+    def encoder_layers(self) -> list[nn.Module]:
+        return self.adapter.layers(self.base_model)
+
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
         if isinstance(module, nn.BatchNorm2d):
             module.reset_running_stats()  # the generic init sets weight/bias but says nothing about BN buffers
+
+    def check_skim(self, skim: bool) -> None:
+        """Without trained predictors (`has_predictors` False), skimming is refused with one line (`InputError`)
+        saying how to train some; answering at full length notes it once."""
+        if self.has_predictors:
+            return
+        name = getattr(self, "name_or_path", "") or "this checkpoint"
+        how = f"give it predictors: python -m skim train --base {name} --predictors-only --data PATH --output DIR"
+        if skim:
+            raise InputError(f"{name} has no skim predictors (a plain QA checkpoint): answer with --no-skim, or {how}")
+        if not getattr(self, "_noted_no_predictors", False):
+            self._noted_no_predictors = True
+            logger.warning("note: %s has no skim predictors, so it reads every token; to skim, %s", name, how)
 
     def check_predictor(self, predictor: str | None) -> str:
         """`predictor` (None: the checkpoint's default) if this checkpoint holds that kind, else `ValueError`."""
@@ -156,6 +200,8 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         predictor = self.check_predictor(predictor)
         threshold = cfg.default_threshold(predictor) if threshold is None else threshold
         labelled = start_positions is not None and end_positions is not None
+        if not labelled:
+            self.check_skim(skim)
         batch, length = input_ids.shape
         device = input_ids.device
         if attention_mask is None:
@@ -174,7 +220,7 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         n_slots, question = question_slots(attention_mask, token_type_ids)
         scorable = in_context.view(batch, num_blocks, bs).any(-1)  # (B, nb) blocks with passage text
 
-        hidden = self.bert.embeddings(input_ids=input_ids, token_type_ids=token_type_ids)  # (B, L, D)
+        hidden = self.embed(input_ids, token_type_ids)  # (B, L, D)
         positions = torch.arange(length, device=device).expand(batch, length)  # original index of each row
         valid = attention_mask.bool()  # (B, T) real token, not batch padding
         alive = block_real.clone()  # (B, nb)
@@ -186,11 +232,11 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         kinds = cfg.predictor_kinds if labelled else [predictor]
         keep_probs, alive_per_layer, attentions, position_maps, layer_tokens = [], [], [], [], []
         skim_losses = []
-        for i, layer in enumerate(self.bert.encoder.layer):
+        for i, layer in enumerate(self.encoder_layers()):
             layer_tokens.append(valid.sum(1))
             additive_mask = torch.zeros(valid.shape, dtype=hidden.dtype, device=device)
             additive_mask = additive_mask.masked_fill(~valid, torch.finfo(hidden.dtype).min)[:, None, None, :]
-            attn_out, probs = layer.attention(hidden, additive_mask)  # probs (B, H, T, T), eager attention
+            attn_out, probs = self.adapter.attention(layer, hidden, additive_mask)  # probs (B, H, T, T), eager
             if output_attentions:
                 attentions.append(probs)
                 position_maps.append(positions.masked_fill(~valid, -1))
@@ -231,7 +277,7 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
                         cut = True
             keep_probs.append(block_probs)
             alive_per_layer.append(alive.clone())
-            hidden = layer.feed_forward_chunk(attn_out)  # (B, T_i, D)
+            hidden = self.adapter.feed_forward(layer, attn_out)  # (B, T_i, D)
 
         logits = self.qa_outputs(hidden).float()  # (B, T_last, 2), survivors only
         logits = logits.masked_fill(~valid[..., None], float("-inf"))
@@ -263,7 +309,29 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         )
 
 
+def _skim_class(adapter) -> type[BlockSkimForQuestionAnswering]:
+    """`BlockSkimForQuestionAnswering` on `adapter`'s encoder. Also subclassing the encoder's own
+    `*PreTrainedModel` brings its `_init_weights` (every one calls `super()`, so BERT's, the encoder's and the
+    generic one all run; each touches only its own module types), which in transformers 5 also fills the
+    non-persistent buffers (position ids) of a model loaded from the meta device."""
+    pretrained = adapter.pretrained_class
+    name = f"BlockSkim{pretrained.__name__.removesuffix('PreTrainedModel')}ForQuestionAnswering"
+    return type(name, (BlockSkimForQuestionAnswering, pretrained), {
+        "__module__": __name__, "__doc__": f"`BlockSkimForQuestionAnswering` on {adapter.name}.", "adapter": adapter,
+        "config_class": skim_config_class(adapter.config_class), "base_model_prefix": pretrained.base_model_prefix,
+    })
+
+
+SKIM_CLASSES = {t: BlockSkimForQuestionAnswering if t == "bert" else _skim_class(a) for t, a in ENCODERS.items()}
+
+
+def skim_model_class(model_type: str | None) -> type[BlockSkimForQuestionAnswering]:
+    """The Block-Skim model class of a config's `model_type`, or `ValueError` naming the supported ones."""
+    encoder_for(model_type)
+    return SKIM_CLASSES[model_type]
+
+
 __all__ = [
     "BlockSkimForQuestionAnswering", "QuestionPredictor", "SkimPredictor", "SkimQAOutput", "diagonal_blocks",
-    "skim_labels_from_span",
+    "skim_labels_from_span", "skim_model_class",
 ]

@@ -22,7 +22,7 @@ class InputError(ValueError):
 @dataclass
 class Window:
     """One model input. `offsets[i]` is the `[start, end)` character span of token i in the context,
-    or `None` for [CLS], question and [SEP] tokens."""
+    or `None` for [CLS], question and [SEP] tokens. `token_type_ids` is the segment mask (`segment_ids`)."""
 
     input_ids: list[int]
     token_type_ids: list[int]
@@ -62,6 +62,17 @@ def tokenize_windows(tokenizer: PreTrainedTokenizerBase, question, context, max_
     )
 
 
+def segment_ids(sequence_ids: list[int | None]) -> list[int]:
+    """The question/passage segment mask that the model reads as `token_type_ids`: 1 from the passage's first
+    token through the separator after its last, 0 elsewhere. For BERT-style tokenizers these are exactly their
+    token type ids; RoBERTa's has none (all 0), so every tokenizer's are derived from its `sequence_ids`."""
+    if 1 not in sequence_ids:
+        return [0] * len(sequence_ids)
+    first = sequence_ids.index(1)
+    end = min(len(sequence_ids) - sequence_ids[::-1].index(1) + 1, len(sequence_ids))  # the closing separator
+    return [0] * first + [1] * (end - first) + [0] * (len(sequence_ids) - end)
+
+
 def make_windows(
     tokenizer: PreTrainedTokenizerBase, question: str, context: str, max_length: int = 384, stride: int = 128
 ) -> list[Window]:
@@ -80,7 +91,7 @@ def make_windows(
     for w, ids in enumerate(encoded["input_ids"]):
         sequence_ids = encoded.sequence_ids(w)
         offsets = [tuple(o) if s == 1 else None for o, s in zip(encoded["offset_mapping"][w], sequence_ids)]
-        windows.append(Window(ids, encoded["token_type_ids"][w], tokenizer.convert_ids_to_tokens(ids), offsets))
+        windows.append(Window(ids, segment_ids(sequence_ids), tokenizer.convert_ids_to_tokens(ids), offsets))
     if not any(o is not None for o in windows[0].offsets):
         raise InputError("the passage has no readable text (only spaces or control characters)")
     return windows

@@ -41,7 +41,7 @@ class TrainConfig:
     output: str
     data: str | None = None
     dataset: str | None = None
-    base: str | None = None  # None: the packaged all-MiniLM-L6-v2
+    base: str | None = None  # None: the packaged all-MiniLM-L6-v2; any supported encoder's QA checkpoint or hub name
     scratch: str | None = None  # None: ~/.cache/blockskim/<output dir name>
     max_length: int = 384
     stride: int = 128
@@ -250,7 +250,7 @@ def train(cfg: TrainConfig) -> Path:
         predictor kinds keep their BatchNorm statistics."""
         model.train()
         if cfg.predictors_only:
-            unwrapped.bert.eval()
+            unwrapped.base_model.eval()  # the encoder, whatever its architecture (`base_model_prefix`)
         for kind in set(unwrapped.config.predictor_kinds) - set(cfg.train_kinds or unwrapped.config.predictor_kinds):
             getattr(unwrapped, PREDICTOR_PREFIXES_BY_KIND[kind]).eval()
 
