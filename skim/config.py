@@ -24,6 +24,8 @@ class SkimConfig(BertConfig):
     skim_default_predictor: the kind that judges unless another is asked for.
     skim_question_threshold: the question kind's default threshold. Its scores are calibrated (see
         `QuestionPredictor`): at threshold t each skimming layer loses about a fraction t of the answer blocks.
+    skim_min_tokens: a predictor runs on an input only while at least this many of its tokens are alive: below
+        that, what it could still remove saves less than the predictor costs (measured: README, Speed).
     """
 
     skim_block_size: int = 32
@@ -34,6 +36,7 @@ class SkimConfig(BertConfig):
     skim_predictor_kinds: list[str] | None = None
     skim_default_predictor: str = "diagonal"
     skim_question_threshold: float = 0.02
+    skim_min_tokens: int = 0
 
     @property
     def predictor_layers(self) -> list[int]:

@@ -132,6 +132,7 @@ class FastSkimReader:
         self.predictors = {int(i): fast(p) for i, p in heads.items() if layers is None or int(i) in layers}
         self.qa = (model.qa_outputs.weight, model.qa_outputs.bias)
         self.block_size = cfg.skim_block_size
+        self.min_tokens = cfg.skim_min_tokens
         self.scale = 1.0 / math.sqrt(cfg.hidden_size // cfg.num_attention_heads)
 
     @torch.inference_mode()
@@ -179,11 +180,13 @@ class FastSkimReader:
             q, k, v = layer.qkv_heads(hidden, rows)
             mask = None if all_valid else valid[:, None, None, :]
             block_probs = torch.full((batch, num_blocks), float("nan"), device=device)
-            if skim and i in predictors:
+            long_enough = valid.sum(1) >= self.min_tokens  # (B,) inputs that can still pay for a predictor
+            judging = skim and i in predictors and bool(long_enough.any())
+            if judging:
                 context, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
                     q, k, v, attn_mask=None if mask is None else _additive(mask, q.dtype), scale=self.scale
                 )
-                scored = scorable & alive
+                scored = scorable & alive & long_enough[:, None]  # see `skim_min_tokens`
                 if bool(scored.any()):
                     if predictors[i].reads == "question":
                         to_rows, from_rows = self._question_attention(q, k, lse, n_slots)
@@ -197,8 +200,8 @@ class FastSkimReader:
                 context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
             attn_out = layer.attention_output(context, hidden, rows)
 
-            if skim and i in predictors and threshold > 0:
-                scored = scorable & alive
+            if judging and threshold > 0:
+                scored = scorable & alive & long_enough[:, None]
                 drop = scored if threshold >= 1 else scored & (block_probs < threshold)
                 if bool(drop.any()):
                     alive = alive & ~drop

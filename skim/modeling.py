@@ -245,6 +245,8 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
             # The full model (skim off, no labels) skips the predictors, so its timing is the plain encoder's.
             if i in active and (skim or labelled):
                 scored = scorable & alive  # (B, nb)
+                if not labelled:  # an input too short to pay for its predictor is not judged (`skim_min_tokens`)
+                    scored &= (valid.sum(1) >= cfg.skim_min_tokens)[:, None]
                 for kind in kinds:
                     logits = self._predict(kind, i, probs, positions, valid, real, in_context, question, n_slots,
                                            scored, cut, hidden.dtype)  # (N, 2)

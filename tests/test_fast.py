@@ -175,3 +175,23 @@ def test_bench_cli_json_contract(capsys, tmp_path, tiny_model_dir):
     assert 0 < result["kept_fraction"] <= 1 and math.isclose(result["limit_speedup"], 1 / result["kept_fraction"])
     # Same weights: the HF model and ours with skimming off give the same answers.
     assert math.isclose(result["f1_hf"], result["f1_full"], abs_tol=1e-6)
+
+
+@pytest.mark.parametrize("predictor", ["diagonal", "question"])
+def test_inputs_too_short_to_pay_for_a_predictor_are_not_judged(tokenizer, predictor):
+    """`skim_min_tokens`: a predictor judges an input only while that many of its tokens are alive; the fast path
+    and the model's forward apply the same rule, example by example in a padded batch."""
+    batch = padded_batch(tokenizer)
+    lengths = batch["attention_mask"].sum(1)
+    model = tiny_model(skim_min_tokens=int(lengths.max()))  # only the longest input is long enough
+    with torch.no_grad():
+        slow = model(**batch, threshold=0.5, skim=True, predictor=predictor)
+    quick = FastSkimReader(model, predictor=predictor)(**batch, threshold=0.5)
+    longest = int(lengths.argmax())
+    for i, (a, b) in enumerate(zip(slow.keep_probs, quick.keep_probs)):
+        assert torch.allclose(a, b, atol=1e-5, equal_nan=True)
+        assert all(bool(a[e].isnan().all()) for e in range(len(lengths)) if e != longest)
+    assert not bool(slow.keep_probs[0][longest].isnan().all())
+    for a, b in zip(slow.alive, quick.alive):
+        assert torch.equal(a, b)
+    assert torch.allclose(slow.start_logits, quick.start_logits, atol=1e-5)

@@ -1,0 +1,74 @@
+"""What one predictor costs against one whole layer, timed on the fast path in the same run.
+
+A skim predictor pays for itself only if the work it removes exceeds what it costs, so its price is a number to
+measure, not assume. For each input, the first layer runs at full length three ways, in turn so that machine noise
+hits all alike: plain (SDPA, no predictor), and with each predictor kind reading that layer's attention and
+scoring every block (the attention kernel that also returns the row log-sum-exp, the predictor's input, and its
+scores). A predictor's cost is the median difference to the plain layer.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .fast import FastSkimReader
+from .predictors import passage_row_blocks, question_features, question_slots
+
+
+def _layer(fast: FastSkimReader, hidden, inputs, kind: str | None) -> torch.Tensor:
+    """Layer 0 of `fast` on `hidden`, batch of one without padding, with `kind`'s predictor judging (None: none)."""
+    layer, bs = fast.layers[0], fast.block_size
+    q, k, v = layer.qkv_heads(hidden, None)
+    if kind is None:
+        context = F.scaled_dot_product_attention(q, k, v, scale=fast.scale)
+    else:
+        context, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, scale=fast.scale)
+        length = hidden.shape[1]
+        token_type_ids = inputs["token_type_ids"]
+        padded = -length % bs + length
+        in_context = F.pad(token_type_ids.bool(), (0, padded - length))
+        scored = in_context.view(1, -1, bs).any(-1)
+        predictor = fast.predictors[0]
+        if kind == "question":
+            n_slots, question = question_slots(inputs["attention_mask"], token_type_ids)
+            to_rows, from_rows = fast._question_attention(q, k, lse, n_slots)
+            positions = torch.arange(length)[None]
+            row_block = passage_row_blocks(positions, torch.ones_like(positions, dtype=torch.bool), in_context, bs)
+            predictor.keep_prob(question_features(to_rows, from_rows, question, row_block, scored, bs)[scored])
+        else:
+            predictor.keep_prob(fast._diagonal_squares(q, k, lse, scored, in_context | True, None))
+    return layer.feed_forward(layer.attention_output(context, hidden, None), None)
+
+
+@torch.inference_mode()
+def predictor_cost(model, windows_inputs: list[dict], repeats: int = 20) -> dict:
+    """Median ms of layer 0 plain and with each predictor kind the model holds, averaged over the inputs (each a
+    batch of one); and each kind's cost as a fraction of the plain layer."""
+    readers = {kind: FastSkimReader(model, predictor=kind, layers=[0]) for kind in model.config.predictor_kinds}
+    any_reader = next(iter(readers.values()))
+    samples = {name: [] for name in ["layer", *readers]}
+    for inputs in windows_inputs:
+        hidden = any_reader.embeddings(input_ids=inputs["input_ids"], token_type_ids=inputs["token_type_ids"])
+        runs = {"layer": lambda: _layer(any_reader, hidden, inputs, None)}
+        runs.update({kind: (lambda r=r, kind=kind: _layer(r, hidden, inputs, kind)) for kind, r in readers.items()})
+        times = {name: [] for name in runs}
+        for run in runs.values():
+            run()  # warm-up
+        for _ in range(repeats):
+            for name, run in runs.items():
+                start = time.perf_counter()
+                run()
+                times[name].append((time.perf_counter() - start) * 1000)
+        for name, values in times.items():
+            samples[name].append(statistics.median(values))
+    layer_ms = statistics.mean(samples["layer"])
+    result = {"layer_ms": layer_ms, "predictor_ms": {}, "predictor_cost_fraction": {}}
+    for kind in readers:
+        cost = statistics.mean(samples[kind]) - layer_ms
+        result["predictor_ms"][kind] = cost
+        result["predictor_cost_fraction"][kind] = cost / layer_ms
+    return result
