@@ -74,6 +74,7 @@ class BertAdapter:
 
     model_type = "bert"
     name = "BERT"
+    token_types = True  # does the encoder embed token types? (Hugging Face's own model must not get them if not)
     config_class: type = BertConfig
     pretrained_class: type[PreTrainedModel] = BertPreTrainedModel
 
@@ -110,6 +111,7 @@ class RobertaAdapter(BertAdapter):
 
     model_type = "roberta"
     name = "RoBERTa"
+    token_types = False  # a one-row type table: segment 1 would be out of range
     config_class = RobertaConfig
     pretrained_class = RobertaPreTrainedModel
 
@@ -143,6 +145,7 @@ class DistilBertAdapter:
 
     model_type = "distilbert"
     name = "DistilBERT"
+    token_types = False
     config_class = DistilBertConfig
     pretrained_class = DistilBertPreTrainedModel
 
@@ -182,6 +185,7 @@ class AlbertAdapter:
 
     model_type = "albert"
     name = "ALBERT"
+    token_types = True
     config_class = AlbertConfig
     pretrained_class = AlbertPreTrainedModel
 

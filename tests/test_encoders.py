@@ -28,6 +28,7 @@ from transformers import (
 
 from skim import BlockSkimForQuestionAnswering, Reader, load_model
 from skim.cli import main
+from skim.encoders import ENCODERS
 from skim.fast import FastSkimReader
 from skim.modeling import skim_model_class
 from skim.qa import InputError, segment_ids
@@ -36,6 +37,7 @@ from tests.test_train import PARAGRAPHS, config
 
 ARCHS = ["bert", "distilbert", "albert", "electra", "roberta"]
 TOKEN_TYPES = {"bert", "albert", "electra"}  # the encoders that embed token types
+assert TOKEN_TYPES == {t for t, adapter in ENCODERS.items() if adapter.token_types}
 QUESTION = "When did Marie Curie win the Nobel Prize in Physics?"
 PASSAGE = " ".join(PARAGRAPHS) + " Marie Curie was born in Warsaw. She studied in Paris and worked there. " * 3
 SKIM = dict(skim_block_size=8, skim_predictor_kinds=["diagonal", "question"])
@@ -225,6 +227,9 @@ def test_cli_answers_with_exact_offsets(encoder, capsys):
     token_starts = {o[0] for o in window.offsets if o is not None}
     token_ends = {o[1] for o in window.offsets if o is not None}
     assert record["start_char"] in token_starts and record["end_char"] in token_ends  # on token boundaries
+    traced = reader(QUESTION, PASSAGE, attention="heads")  # the app's path: the model's forward, attention kept
+    assert (traced.answer.start_char, traced.answer.end_char) == (record["start_char"], record["end_char"])
+    assert traced.attention and traced.kept_fraction == record["kept_fraction"]
 
 
 def test_a_plain_checkpoint_answers_without_skimming_and_refuses_to_skim(encoder, capsys, caplog):
@@ -257,3 +262,22 @@ def test_other_architectures_are_refused_naming_the_supported_ones(tmp_path, mod
     (tmp_path / "model.safetensors").write_bytes(b"")
     with pytest.raises(InputError, match=f"unsupported architecture '{model_type}'.*distilbert.*albert.*electra.*roberta"):
         load_model(tmp_path)
+
+
+@pytest.fixture
+def app_on_tiny_bert(tiny_model_dir, monkeypatch):
+    from tests.app_driver import app_on_model
+
+    yield from app_on_model(tiny_model_dir, monkeypatch)  # the app's default model: the tiny BERT
+
+
+def test_a_plain_checkpoint_given_predictors_opens_in_the_app_beside_the_default(encoder, tmp_path, app_on_tiny_bert):
+    from tests.app_driver import run_app
+
+    output = train(config(tmp_path, encoder.plain, max_steps=2, predictors_only=True))
+    at = run_app(threshold="0.5")
+    at.text_input(key="checkpoint").input(str(output)).run()
+    assert not at.exception and not at.error
+    table = next(d.value for d in at.dataframe if "checkpoint" in d.value.columns).set_index("")
+    theirs = Reader.from_pretrained(output)(at.session_state["question"], at.session_state["passage"], threshold=0.5)
+    assert table.loc["answer", "checkpoint"] == theirs.answer.text
