@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import logging
@@ -21,16 +22,18 @@ logger = logging.getLogger(__name__)
 
 
 def read_squad_json(path: str | Path) -> list[dict]:
-    """Flatten an official-format SQuAD v1.1 file into one row per question."""
+    """Flatten an official-format SQuAD v1.1 file (or its gzip, `*.gz`, so training data travels small) into one
+    row per question."""
     try:
-        with open(path, encoding="utf-8") as f:
+        opener = gzip.open if str(path).endswith(".gz") else open
+        with opener(path, "rt", encoding="utf-8") as f:
             raw = json.load(f)
     except FileNotFoundError:
         raise InputError(f"no such file: {path}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise InputError(f"{path} is not a SQuAD JSON file ({err.__class__.__name__}: {err})") from None
-    except OSError as err:
-        raise InputError(f"cannot read {path}: {err.strerror or err}") from None
+    except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
+        raise InputError(f"cannot read {path}: {getattr(err, 'strerror', None) or err}") from None
     return squad_rows(raw, str(path))
 
 

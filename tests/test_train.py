@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 from datasets import Dataset
 
@@ -136,3 +137,19 @@ def test_adding_question_predictors_to_a_paper_only_model_trains_only_them(tmp_p
     assert all(torch.equal(after[k], before[k].to(after[k].dtype)) for k in before if not k.endswith("num_batches_tracked"))
     loaded = json.loads((output / "config.json").read_text())
     assert loaded["skim_predictor_kinds"] == ["diagonal", "question"] and loaded["skim_default_predictor"] == "question"
+
+
+def test_training_data_may_be_gzipped(tmp_path):
+    import gzip
+
+    from skim.data import read_squad_json
+    from skim.qa import InputError
+
+    plain = squad_file(tmp_path)
+    packed = tmp_path / "train.json.gz"
+    packed.write_bytes(gzip.compress(plain.read_bytes()))
+    assert read_squad_json(packed) == read_squad_json(plain)
+    broken = tmp_path / "broken.json.gz"
+    broken.write_bytes(b"not gzip at all")
+    with pytest.raises(InputError, match="cannot read"):
+        read_squad_json(broken)
