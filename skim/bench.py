@@ -27,6 +27,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForQuestionAnswering
 
+from .cost import predictor_cost
 from .data import article_paragraphs, lengthen
 from .fast import FastSkimReader
 from .inference import DEFAULT_MODEL, WINDOWS_PER_FORWARD, batch_windows, load_model
@@ -252,6 +253,9 @@ def flops(tokens_in: list[int], tokens_out: list[int], hidden: int, intermediate
     return total
 
 
+COST_INPUTS = 10  # inputs on which one layer is timed with and without each predictor kind (skim/cost.py)
+
+
 def run_bench(
     model_dir,
     rows: list[dict],
@@ -308,6 +312,8 @@ def run_bench(
                     _count_work(out, inputs, cfg, tokens[float(name[5:])], flop_sums[float(name[5:])])
 
     auc = predictor_auc(fast, items)
+    with autocast:
+        cost = predictor_cost(model, [_batch([item["window"]]) for item in items[:COST_INPUTS]])
     results = []
     for t in thresholds:
         hf_ms, full_ms, skim_ms = (statistics.mean(times[k]) for k in ("hf", "full", f"skim@{t}"))
@@ -338,6 +344,10 @@ def run_bench(
                                                 cfg.hidden_size, cfg.intermediate_size) * len(items) / flop_sums[t][2],
                 "mean_tokens": tokens[t][1] / cfg.num_hidden_layers / len(items),
                 "predictor_auc": auc,
+                "layer_ms": cost["layer_ms"],
+                "predictor_ms": cost["predictor_ms"][predictor],
+                "predictor_cost_fraction": cost["predictor_cost_fraction"][predictor],
+                "predictor_ms_by_kind": cost["predictor_ms"],
             }
         )
     return results

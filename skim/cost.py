@@ -32,7 +32,7 @@ def _layer(fast: FastSkimReader, hidden, inputs, kind: str | None) -> torch.Tens
         padded = -length % bs + length
         in_context = F.pad(token_type_ids.bool(), (0, padded - length))
         scored = in_context.view(1, -1, bs).any(-1)
-        predictor = fast.predictors[0]
+        predictor = next(iter(fast.predictors.values()))  # any layer's: they cost the same
         if kind == "question":
             n_slots, question = question_slots(inputs["attention_mask"], token_type_ids)
             to_rows, from_rows = fast._question_attention(q, k, lse, n_slots)
@@ -48,11 +48,11 @@ def _layer(fast: FastSkimReader, hidden, inputs, kind: str | None) -> torch.Tens
 def predictor_cost(model, windows_inputs: list[dict], repeats: int = 20) -> dict:
     """Median ms of layer 0 plain and with each predictor kind the model holds, averaged over the inputs (each a
     batch of one); and each kind's cost as a fraction of the plain layer."""
-    readers = {kind: FastSkimReader(model, predictor=kind, layers=[0]) for kind in model.config.predictor_kinds}
+    readers = {kind: FastSkimReader(model, predictor=kind) for kind in model.config.predictor_kinds}
     any_reader = next(iter(readers.values()))
     samples = {name: [] for name in ["layer", *readers]}
     for inputs in windows_inputs:
-        hidden = any_reader.embeddings(input_ids=inputs["input_ids"], token_type_ids=inputs["token_type_ids"])
+        hidden = model.embed(inputs["input_ids"], inputs["token_type_ids"])
         runs = {"layer": lambda: _layer(any_reader, hidden, inputs, None)}
         runs.update({kind: (lambda r=r, kind=kind: _layer(r, hidden, inputs, kind)) for kind, r in readers.items()})
         times = {name: [] for name in runs}

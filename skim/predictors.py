@@ -122,19 +122,18 @@ def question_features(
     """
     batch, heads, slots, length = to_rows.shape
     num_blocks = scored.shape[1]
-    q = question[:, None, :, None].to(to_rows.dtype)
-    index = row_block[:, None, None, :].expand(batch, heads, slots, length)
-    mass = to_rows.new_zeros(batch, heads, slots, num_blocks + 1).scatter_add_(3, index, to_rows * q)[..., :num_blocks]
-    n_question = question.sum(1).clamp(min=1)[:, None, None]
-    to_mean = mass.sum(2) / n_question  # (B, H, nb)
+    # Block membership as a one-hot (B, T, nb) matrix: the sums over a block's rows are then matmuls, which beat
+    # scatter-adds on these small shapes several times over (rows are not block-aligned once blocks are gone).
+    member = F.one_hot(row_block, num_blocks + 1)[..., :num_blocks].to(to_rows.dtype)
+    q = question.to(to_rows.dtype)
+    mass = torch.matmul(to_rows, member[:, None]) * q[:, None, :, None]  # (B, H, NQ, nb)
+    to_mean = mass.sum(2) / q.sum(1).clamp(min=1)[:, None, None]  # (B, H, nb)
     to_max = mass.amax(2)
 
-    to_question = (from_rows * question[:, None, None, :]).sum(-1)  # (B, H, T) each row's mass on the question
+    to_question = torch.matmul(from_rows, q[:, None, :, None]).squeeze(-1)  # (B, H, T) each row's mass on the question
+    tokens = member.sum(1)  # (B, nb) passage tokens per block
+    from_mean = torch.matmul(to_question, member) / tokens.clamp(min=1)[:, None]
     index = row_block[:, None, :].expand(batch, heads, length)
-    tokens = to_rows.new_zeros(batch, num_blocks + 1).scatter_add_(1, row_block, torch.ones_like(row_block, dtype=to_rows.dtype))
-    tokens = tokens[:, :num_blocks]  # (B, nb) passage tokens per block
-    from_sum = to_rows.new_zeros(batch, heads, num_blocks + 1).scatter_add_(2, index, to_question)[..., :num_blocks]
-    from_mean = from_sum / tokens.clamp(min=1)[:, None]
     from_max = to_rows.new_zeros(batch, heads, num_blocks + 1).scatter_reduce_(
         2, index, to_question, "amax", include_self=True)[..., :num_blocks]
 

@@ -195,3 +195,12 @@ def test_inputs_too_short_to_pay_for_a_predictor_are_not_judged(tokenizer, predi
     for a, b in zip(slow.alive, quick.alive):
         assert torch.equal(a, b)
     assert torch.allclose(slow.start_logits, quick.start_logits, atol=1e-5)
+
+
+def test_predictor_cost_times_every_kind_against_a_layer(tokenizer):
+    from skim.cost import predictor_cost
+
+    inputs = dict(padded_batch(tokenizer))
+    cost = predictor_cost(tiny_model(), [{k: v[:1] for k, v in inputs.items()}], repeats=2)
+    assert set(cost["predictor_ms"]) == set(cost["predictor_cost_fraction"]) == {"diagonal", "question"}
+    assert cost["layer_ms"] > 0

@@ -129,7 +129,7 @@ def test_eval_rejects_a_missing_kind_before_any_question(capsys, diagonal_only_d
 WINDOW_KEYS = {"seq_len", "batch_size", "dtype", "n", "threshold", "threads", "skim_layers", "predictor", "hf_ms",
                "full_ms", "skim_ms", "speedup_vs_hf", "speedup_vs_full", "kept_fraction", "limit_speedup", "f1_hf",
                "f1_full", "f1_skim", "skim_padded_ms", "flops_ratio", "flops_ratio_padded_512", "mean_tokens",
-               "predictor_auc"}
+               "predictor_auc", "layer_ms", "predictor_ms", "predictor_cost_fraction", "predictor_ms_by_kind"}
 
 
 @pytest.mark.parametrize("kind", KINDS)
