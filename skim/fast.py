@@ -79,7 +79,8 @@ class _FastLayer:
 
     def __init__(self, weights: LayerWeights, num_heads: int):
         self.qkv, self.attn_out, self.attn_norm = weights.qkv, weights.attn_out, weights.attn_norm
-        self.ffn_in, self.act, self.ffn_out, self.ffn_norm = weights.ffn_in, weights.act, weights.ffn_out, weights.ffn_norm
+        self.ffn_in, self.act = weights.ffn_in, weights.act
+        self.ffn_out, self.ffn_norm = weights.ffn_out, weights.ffn_norm
         self.heads = num_heads
 
     def qkv_heads(self, hidden: torch.Tensor, rows: torch.Tensor | None) -> tuple[torch.Tensor, ...]:

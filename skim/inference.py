@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_MODEL = Path(__file__).resolve().parent.parent / "assets" / "model"
 SUPPORTED_MODEL_TYPES = tuple(ENCODERS)  # bert (MiniLM too), distilbert, albert, electra, roberta: skim/encoders.py
+PREDICTOR_PREFIXES = ("skim_predictors.", "question_predictors.")
 HUB_NAME = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")  # a hub model id: `name` or `owner/name`
 
 
@@ -66,10 +67,10 @@ def load_model(path: str | Path | None = None) -> tuple[BlockSkimForQuestionAnsw
             reason = f"not a local directory, and the Hugging Face hub could not provide it ({reason})"
         raise InputError(f"cannot load model from {path}: {reason}") from None
     missing = info.get("missing_keys", [])
-    predictor_keys = [k for k, _ in model.named_parameters() if k.startswith(("skim_predictors.", "question_predictors."))]
+    predictor_keys = [k for k, _ in model.named_parameters() if k.startswith(PREDICTOR_PREFIXES)]
     model.has_predictors = not set(predictor_keys) <= set(missing)  # none at all: a plain QA checkpoint
-    if any(k.startswith("qa_outputs") for k in missing) or (model.has_predictors and any(
-            k.startswith(("skim_predictors", "question_predictors")) for k in missing)):
+    if any(k.startswith("qa_outputs") for k in missing) or (
+            model.has_predictors and any(k.startswith(PREDICTOR_PREFIXES) for k in missing)):
         logger.warning("%s lacks trained QA or skim-predictor weights; they were initialised at random", path)
     model.eval()
     model.name_or_path = str(path)

@@ -2,9 +2,10 @@
 real pruning at inference. What differs between the encoders is in `skim/encoders.py`.
 
 Blocks are the paper's absolute 32-token chunks of the input sequence (block k = positions `k*bs … k*bs+bs-1`).
-Every block holding a context token (segment 1: `token_type_ids`, see `skim.qa.segment_ids`) is scored. Dropping a block removes its *context* tokens
-only: [CLS], the question and both [SEP]s (the "frame") are never removed, so the first block, which shares
-its 32 positions with the question, loses just its passage part. The original code protects nothing.
+Every block holding a context token (segment 1 in `token_type_ids`, see `skim.qa.segment_ids`) is scored.
+Dropping a block removes its *context* tokens only: [CLS], the question and the separators (the "frame") are
+never removed, so the first block, which shares its 32 positions with the question, loses just its passage
+part. The original code protects nothing.
 """
 
 from __future__ import annotations
