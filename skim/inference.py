@@ -312,7 +312,11 @@ class Reader:
                 blocks.append(Block(len(blocks), w, k, start, window.offsets[context_tokens[-1]][1], k * bs, span.stop, with_question))
             here = [blocks[i] for i in ids_here.values()]
             for a, b in zip(here, here[1:]):
-                a.end_char = b.start_char  # tile the window: whitespace between tokens joins the earlier block
+                # Tile the window: whitespace between tokens joins the earlier block, and so does a character
+                # whose pieces straddle the cut (they share its offsets); the next block starts after it.
+                cut = max(a.end_char, b.start_char)
+                a.end_char = b.start_char = cut
+                b.end_char = max(b.end_char, cut)
             if w == 0 and here:
                 here[0].start_char = 0
             if w == len(runs) - 1 and here:
