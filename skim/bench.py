@@ -105,6 +105,21 @@ def article_answer(outputs: list, item: dict) -> str:
     return text
 
 
+def _ffn_width(cfg) -> int:
+    """The feed-forward width: `intermediate_size`, DistilBERT's `hidden_dim`."""
+    width = getattr(cfg, "intermediate_size", None)
+    return cfg.hidden_dim if width is None else width
+
+
+def hf_inputs(model, inputs: dict) -> dict:
+    """`inputs` for Hugging Face's own model of `model`'s encoder: without `token_type_ids` where the encoder
+    embeds none (RoBERTa's one-row type table would be indexed out of range; DistilBERT takes no such argument).
+    Ours are the segment mask, which only BERT-style token-type embeddings read as token types."""
+    if model.adapter.token_types:
+        return inputs
+    return {k: v for k, v in inputs.items() if k != "token_type_ids"}
+
+
 def _tokens(tokenizer, text: str) -> int:
     return len(tokenizer(text, add_special_tokens=False)["input_ids"])
 
@@ -137,10 +152,10 @@ def _count_work(out, inputs: dict, cfg, tokens: list, flop_sums: list) -> None:
         tokens_out = tokens_in[1:] + [int(torch.isfinite(out.start_logits[b]).sum())]  # every survivor has a logit
         tokens[0] += sum(tokens_in)
         tokens[1] += length * layers
-        flop_sums[0] += flops(tokens_in, tokens_out, cfg.hidden_size, cfg.intermediate_size)
-        flop_sums[1] += flops([length] * layers, [length] * layers, cfg.hidden_size, cfg.intermediate_size)
+        flop_sums[0] += flops(tokens_in, tokens_out, cfg.hidden_size, _ffn_width(cfg))
+        flop_sums[1] += flops([length] * layers, [length] * layers, cfg.hidden_size, _ffn_width(cfg))
         # The paper pads to 512 and its predictors drop the padding blocks after the first layer's attention.
-        flop_sums[2] += flops([512] + tokens_in[1:], tokens_out, cfg.hidden_size, cfg.intermediate_size)
+        flop_sums[2] += flops([512] + tokens_in[1:], tokens_out, cfg.hidden_size, _ffn_width(cfg))
 
 
 def gold_blocks(window: Window, start: int, end: int, block_size: int) -> set[int]:
@@ -287,7 +302,7 @@ def run_bench(
     items = bench_inputs(tokenizer, rows, seq_len, n, native)
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16" else nullcontext()
-    runners = {"hf": lambda x: hf(**x), "full": lambda x: fast(**x, skim=False)}
+    runners = {"hf": lambda x: hf(**hf_inputs(model, x)), "full": lambda x: fast(**x, skim=False)}
     for t in thresholds:
         runners[f"skim@{t}"] = lambda x, t=t: fast(**x, threshold=t)
     if batch_size > 1:  # survivors padded to the batch's longest, matmuls on padding too: what packing saves
@@ -341,7 +356,7 @@ def run_bench(
                 "skim_padded_ms": statistics.mean(times[f"padded@{t}"]) if batch_size > 1 else None,
                 "flops_ratio": flop_sums[t][1] / flop_sums[t][0],
                 "flops_ratio_padded_512": flops([512] * cfg.num_hidden_layers, [512] * cfg.num_hidden_layers,
-                                                cfg.hidden_size, cfg.intermediate_size) * len(items) / flop_sums[t][2],
+                                                cfg.hidden_size, _ffn_width(cfg)) * len(items) / flop_sums[t][2],
                 "mean_tokens": tokens[t][1] / cfg.num_hidden_layers / len(items),
                 "predictor_auc": auc,
                 "layer_ms": cost["layer_ms"],
@@ -363,7 +378,7 @@ def _run_article_bench(model, tokenizer, fast: FastSkimReader, hf, rows: list[di
     if not items:
         raise InputError("no question could be asked of its article (empty questions, or articles over the length limit)")
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16" else nullcontext()
-    runners = {"hf": lambda chunks: [hf(**c) for c in chunks],
+    runners = {"hf": lambda chunks: [hf(**hf_inputs(model, c)) for c in chunks],
                "full": lambda chunks: [fast(**c, skim=False) for c in chunks]}
     for t in thresholds:
         runners[f"skim@{t}"] = lambda chunks, t=t: [fast(**c, threshold=t) for c in chunks]
@@ -419,7 +434,7 @@ def _run_article_bench(model, tokenizer, fast: FastSkimReader, hf, rows: list[di
                 "f1_skim": 100 * statistics.mean(f1s[f"skim@{t}"]),
                 "skim_padded_ms": None,
                 "flops_ratio": flop_sums[t][1] / flop_sums[t][0],
-                "flops_ratio_padded_512": flops([512] * layers, [512] * layers, cfg.hidden_size, cfg.intermediate_size)
+                "flops_ratio_padded_512": flops([512] * layers, [512] * layers, cfg.hidden_size, _ffn_width(cfg))
                 * n_windows / flop_sums[t][2],
                 "mean_tokens": tokens[t][1] / layers / len(items),
                 "mean_windows": n_windows / len(items),
