@@ -34,7 +34,7 @@ def _layer(fast: FastSkimReader, hidden, inputs, kind: str | None) -> torch.Tens
         scored = in_context.view(1, -1, bs).any(-1)
         predictor = next(iter(fast.predictors.values()))  # any layer's: they cost the same
         if kind == "question":
-            n_slots, question = question_slots(inputs["attention_mask"], token_type_ids)
+            n_slots, question = question_slots(inputs["attention_mask"], token_type_ids, inputs["input_ids"])
             to_rows, from_rows = fast._question_attention(q, k, lse, n_slots)
             positions = torch.arange(length)[None]
             row_block = passage_row_blocks(positions, torch.ones_like(positions, dtype=torch.bool), in_context, bs)

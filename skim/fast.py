@@ -166,7 +166,7 @@ class FastSkimReader:
         frame = F.pad(frame, (0, padded - length))
         alive = real.view(batch, num_blocks, bs).any(-1)
         in_context = F.pad(token_type_ids.bool(), (0, padded - length)) & real
-        n_slots, question = question_slots(attention_mask, token_type_ids)
+        n_slots, question = question_slots(attention_mask, token_type_ids, input_ids)
 
         hidden = self.model.embed(input_ids, token_type_ids)
         positions = torch.arange(length, device=device).expand(batch, length)

@@ -218,7 +218,7 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         frame = attention_mask.bool() & ~token_type_ids.bool()  # [CLS], question, first [SEP]
         frame[torch.arange(batch, device=device), last_real] = True
         block_real = real.view(batch, num_blocks, bs).any(-1)
-        n_slots, question = question_slots(attention_mask, token_type_ids)
+        n_slots, question = question_slots(attention_mask, token_type_ids, input_ids)
         scorable = in_context.view(batch, num_blocks, bs).any(-1)  # (B, nb) blocks with passage text
 
         hidden = self.embed(input_ids, token_type_ids)  # (B, L, D)

@@ -144,11 +144,23 @@ def question_features(
     return torch.cat([per_head, (tokens / block_size)[..., None]], -1)
 
 
-def question_slots(attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> tuple[int, torch.Tensor]:
+def question_slots(
+    attention_mask: torch.Tensor, token_type_ids: torch.Tensor, input_ids: torch.Tensor | None = None
+) -> tuple[int, torch.Tensor]:
     """The question's tokens are rows 1 … NQ of every layer's input ([CLS] is row 0; no frame token is ever
     dropped, and survivors keep their order). Returns NQ (the batch's longest question) and `(B, NQ)` True
-    where slot j is a real question token of that example."""
-    n_question = (attention_mask.bool() & ~token_type_ids.bool()).sum(1) - 2  # less [CLS] and the first [SEP]
+    where slot j is a real question token of that example.
+
+    Segment 0 is [CLS], the question and the separators between it and the passage: one for BERT-style
+    tokenizers, two for RoBERTa's (`<s> q </s></s> p </s>`). With `input_ids` those separators are counted,
+    tokenizer-independently, as the segment-0 tokens equal to the sequence's closing one; without, one."""
+    frame = attention_mask.bool() & ~token_type_ids.bool()
+    if input_ids is None:
+        separators = 1
+    else:
+        closing = input_ids.gather(1, (attention_mask.sum(1, keepdim=True) - 1).clamp(min=0))  # (B, 1)
+        separators = (frame & (input_ids == closing)).sum(1).clamp(min=1)
+    n_question = (frame.sum(1) - 1 - separators).clamp(min=0)  # less [CLS] and the separators after the question
     slots = max(int(n_question.max()), 1)
     return slots, torch.arange(slots, device=attention_mask.device)[None] < n_question[:, None]
 
