@@ -102,6 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     rows = read_squad_json(args.data)[: args.limit]
     reader = Reader.from_pretrained(args.model)
+    reader.model.check_skim(True)  # every eval skims: a plain checkpoint is refused before the full-model pass
     reader.check_skim_layers(args.skim_layers)  # one line before a long run, not after the full-model pass
     reader.check_predictor(args.predictor)
     if args.sweep:

@@ -208,3 +208,22 @@ def test_article_inputs_are_whole_articles_with_the_gold_span(tokenizer, tmp_pat
         assert item["context"][start:end] == item["answers"][0]
         assert item["context"].count("\n\n") == 5  # six paragraphs, joined in order
         assert len(item["windows"]) > 1 and all(len(w.input_ids) <= 384 for w in item["windows"])
+
+
+def test_eval_refuses_a_plain_checkpoint_before_any_question(capsys, tokenizer, tmp_path, monkeypatch):
+    from transformers import AutoModelForQuestionAnswering
+
+    from tests.test_encoders import encoder_config
+
+    def no_run(*args, **kwargs):
+        raise AssertionError("questions were read before the checkpoint was found to have no predictors")
+
+    plain = tmp_path / "plain"
+    AutoModelForQuestionAnswering.from_config(encoder_config("bert", len(tokenizer), skim=False)).save_pretrained(plain)
+    tokenizer.save_pretrained(plain)
+    capsys.readouterr()  # the save's progress bar
+    monkeypatch.setattr(evaluate, "run_questions", no_run)
+    data = squad_file(tmp_path)
+    for extra in ([], ["--sweep", "0.1", "0.2"]):
+        err = one_error_line(*run(capsys, "eval", "--data", str(data), "--model", str(plain), *extra))
+        assert "no skim predictors" in err
