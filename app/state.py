@@ -39,7 +39,9 @@ def load_reader(path: str, version: str = "") -> Reader:
     reader = Reader.from_pretrained(path or None)
     # The first forward of a process pays one-off kernel set-up; without this warm-up the first skimmed run
     # would look several times slower than the full run that follows it.
-    for kind in reader.model.config.predictor_kinds:  # each kind has its own fast reader
+    # A plain QA checkpoint (no predictors) cannot skim: it loads as a checkpoint to compare with, read at full
+    # length; as the app's own model `get_reader` refuses it.
+    for kind in reader.model.config.predictor_kinds if reader.model.has_predictors else []:  # one fast reader each
         reader("Warm up?", "A short passage to warm the model up.", attention="none", predictor=kind)
     reader("Warm up?", "A short passage to warm the model up.", skim=False, attention="none")
     return reader
@@ -224,7 +226,9 @@ def gold_answer() -> str | None:
 def get_reader() -> Reader | None:
     """The cached reader, or `None` after showing why it could not be loaded (one line, no traceback)."""
     try:
-        return load_reader(model_path())
+        reader = load_reader(model_path())
+        reader.model.check_skim(True)  # the explorer skims: a plain checkpoint is only one to compare with
+        return reader
     except InputError as err:
         st.error(f"Cannot load the model: {err}")
         return None

@@ -286,3 +286,54 @@ def test_a_plain_checkpoint_given_predictors_opens_in_the_app_beside_the_default
     table = next(d.value for d in at.dataframe if "checkpoint" in d.value.columns).set_index("")
     theirs = Reader.from_pretrained(output)(at.session_state["question"], at.session_state["passage"], threshold=0.5)
     assert table.loc["answer", "checkpoint"] == theirs.answer.text
+
+
+def test_question_slots_are_exactly_the_questions_tokens(encoder):
+    """RoBERTa puts two separators between question and passage: neither is a question slot."""
+    from skim.predictors import question_slots
+
+    ours, _ = batch(encoder)
+    n_slots, question = question_slots(ours["attention_mask"], ours["token_type_ids"], ours["input_ids"])
+    lengths = [len(encoder.tokenizer(q, add_special_tokens=False)["input_ids"]) for q in (QUESTION, "Where was she born?")]
+    assert n_slots == max(lengths) and question.sum(1).tolist() == lengths
+    assert question[0].all() and not question[1, lengths[1]:].any()
+
+
+@pytest.mark.parametrize("kind", ["diagonal", "question"])
+def test_bench_runs_hugging_faces_baseline_on_every_encoder(encoder, tmp_path, capsys, kind):
+    """RoBERTa's one-row type table and DistilBERT's forward must not be given the segment mask as token types."""
+    if encoder.model_type not in ("roberta", "distilbert"):
+        pytest.skip("the encoders without token types")
+    from tests.test_predictor_cli import squad_file
+
+    path = encoder.skim
+    if encoder.model_type == "roberta":  # as roberta-base: a one-row token-type table
+        cfg = encoder_config("roberta", len(encoder.tokenizer), skim=True)
+        cfg.type_vocab_size = 1
+        torch.manual_seed(0)
+        path = tmp_path / "one-type"
+        sharpen(skim_model_class("roberta")(cfg).eval()).save_pretrained(path)
+        encoder.tokenizer.save_pretrained(path)
+    data = squad_file(tmp_path, articles=1, paragraphs=3)
+    code = main(["bench", "--model", str(path), "--data", str(data), "--seq-len", "128", "--n", "1",
+                 "--repeats", "1", "--predictor", kind, "--json"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(out)
+    assert result["predictor"] == kind and result["hf_ms"] > 0 and 0 <= result["f1_hf"] <= 100
+
+
+def test_a_plain_checkpoint_to_compare_with_answers_at_full_length_with_a_note(encoder, app_on_tiny_bert):
+    if encoder.model_type != "bert":
+        pytest.skip("one encoder is enough for the app")
+    from tests.app_driver import run_app
+
+    at = run_app(threshold="0.5")
+    at.text_input(key="checkpoint").input(str(encoder.plain)).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    table = next(d.value for d in at.dataframe if "checkpoint" in d.value.columns).set_index("")
+    theirs = Reader.from_pretrained(encoder.plain)(at.session_state["question"], at.session_state["passage"], skim=False)
+    assert table.loc["answer", "checkpoint"] == theirs.answer.text
+    assert table.loc["kept fraction", "checkpoint"] == "1.000"
+    notes = [c.value for c in at.caption if "no skim predictors" in c.value]
+    assert len(notes) == 1 and "\n" not in notes[0]

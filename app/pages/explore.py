@@ -56,7 +56,10 @@ try:
         # Timed like the full run (no attention copied out): the card's speed-up compares like with like.
         timed = read(reader, model_path(), ss.question, ss.passage, threshold, True, "none", layers, kind) if full else None
         other = None
-        if checkpoint.reader is not None:
+        if checkpoint.reader is not None and not checkpoint.reader.model.has_predictors:
+            # A plain QA checkpoint cannot skim: it answers at full length (the comparison says so in one line).
+            other = read(checkpoint.reader, checkpoint.key, ss.question, ss.passage, 0.0, False)
+        elif checkpoint.reader is not None:
             cfg = checkpoint.reader.model.config
             other_kind = chosen_predictor(cfg)  # a checkpoint without the sidebar's kind: its own default, and
             other_threshold = threshold if other_kind == kind else cfg.default_threshold(other_kind)  # its threshold

@@ -18,18 +18,22 @@ def _column(trace: SkimTrace) -> list[str]:
         f"{answer.score:.3f}" if answer else "—",
         f"{trace.kept_fraction:.3f}",
         f"{trace.timings_ms['model']:.0f}",
-        f"{kind_label(trace.predictor)} at {trace.threshold:g}",
+        f"{kind_label(trace.predictor)} at {trace.threshold:g}" if trace.skim else "none (full length)",
     ]
 
 
 def render_checkpoint_compare(trace: SkimTrace, other: SkimTrace) -> None:
-    """Dataframe cells are plain text, so answers need no escaping; the path in the caption is escaped."""
+    """Dataframe cells are plain text, so answers need no escaping; the path in the caption is escaped. A plain
+    checkpoint (no predictors) was run without skimming (`other.skim` False), and the caption says so."""
     rows = ["answer", "score", "kept fraction", "model ms", "predictor"]
     table = [
         {"": row, "default": ours, "checkpoint": theirs}
         for row, ours, theirs in zip(rows, _column(trace), _column(other), strict=True)
     ]
     with st.container(border=True):
-        judged = f"{kind_label(other.predictor)} at threshold {other.threshold:g}"
+        if other.skim:
+            judged = f"{kind_label(other.predictor)} at threshold {other.threshold:g}"
+        else:
+            judged = "no skim predictors, so it reads every token at full length"
         st.caption(f"Compared with the checkpoint {markdown_text(other.model)} ({judged})")
         st.dataframe(table, hide_index=True, width="stretch")
