@@ -8,17 +8,21 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from skim.bench import QUESTION_SWEEP_THRESHOLDS
+
 from .kinds import kind_color, kind_label
 from .palette import ANSWER, DROP_MARK
 
 WHAT_IF_THRESHOLDS = (0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 # The question kind's scores are calibrated: threshold t loses about a fraction t of the answer blocks at each
 # skimming layer, so everything past ~0.3 loses most answers; its grid is finer near 0 (as many points).
-QUESTION_THRESHOLDS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3)
+QUESTION_THRESHOLDS = tuple(QUESTION_SWEEP_THRESHOLDS)
 
 
 def what_if_thresholds(kind: str | None) -> tuple[float, ...]:
     return QUESTION_THRESHOLDS if kind == "question" else WHAT_IF_THRESHOLDS
+
+
 SPEED = "#e08214"
 
 

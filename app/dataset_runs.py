@@ -53,8 +53,9 @@ def batch_eval(
     rows = _rows[:n]
     bar, on_progress = _progress_bar(f"Answering {n} questions without and with skimming…")
     full = run_questions(_reader, rows, None, False, "full model", lambda done, _: on_progress(done, 2 * n))
-    skim = run_questions(_reader, rows, threshold, True, "skimming", lambda done, _: on_progress(n + done, 2 * n),
-                         skim_layers, predictor)
+    skim = run_questions(
+        _reader, rows, threshold, True, "skimming", lambda done, _: on_progress(n + done, 2 * n), skim_layers, predictor
+    )
     bar.empty()
     return {"n": n, "threshold": threshold, "full": full, "skim": skim}
 
@@ -73,7 +74,9 @@ def what_if(
     """`skim.evaluate.sweep` of the first `n` rows at each of `thresholds`, skimming after `skim_layers` only and
     judged by the `predictor` kind (None: the default)."""
     which = f" with the {predictor} predictor" if predictor else ""
-    bar, on_progress = _progress_bar(f"Answering {n} questions at {len(thresholds)} thresholds{which} and without skimming…")
+    bar, on_progress = _progress_bar(
+        f"Answering {n} questions at {len(thresholds)} thresholds{which} and without skimming…"
+    )
     result = sweep(_reader, _rows[:n], list(thresholds), on_progress, skim_layers, predictor)
     bar.empty()
     return result

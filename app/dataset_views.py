@@ -57,8 +57,13 @@ WHAT_IF_COLUMNS = {
 
 def on_evaluate(fp: str) -> None:
     ss = st.session_state
-    ss.batch_request = {"fingerprint": fp, "n": int(ss[f"batch_n_{fp}"]), "threshold": float(ss.threshold),
-                        "skim_layers": chosen_skim_layers(), "predictor": ss.predictor}
+    ss.batch_request = {
+        "fingerprint": fp,
+        "n": int(ss[f"batch_n_{fp}"]),
+        "threshold": float(ss.threshold),
+        "skim_layers": chosen_skim_layers(),
+        "predictor": ss.predictor,
+    }
 
 
 def on_table_select() -> None:
@@ -187,8 +192,13 @@ def on_drill_down(fp: str, n: int) -> None:
     ss.threshold = float(ss.what_if_pick)
     st.query_params["threshold"] = f"{ss.threshold:g}"  # as the slider's own on_change would: links stay true
     ss[f"batch_n_{fp}"] = n
-    ss.batch_request = {"fingerprint": fp, "n": n, "threshold": ss.threshold,
-                        "skim_layers": ss.what_if_request.get("skim_layers"), "predictor": ss.predictor}
+    ss.batch_request = {
+        "fingerprint": fp,
+        "n": n,
+        "threshold": ss.threshold,
+        "skim_layers": ss.what_if_request.get("skim_layers"),
+        "predictor": ss.predictor,
+    }
 
 
 def render_what_if(reader: Reader, dataset: Dataset, default_n: int) -> None:
@@ -213,7 +223,8 @@ def render_what_if(reader: Reader, dataset: Dataset, default_n: int) -> None:
         return
     n, layers = request["n"], request.get("skim_layers")
     results = {
-        kind: what_if(reader, model_path(), fp, dataset.rows, n, what_if_thresholds(kind), layers, kind) for kind in kinds
+        kind: what_if(reader, model_path(), fp, dataset.rows, n, what_if_thresholds(kind), layers, kind)
+        for kind in kinds
     }
     if layers != chosen_skim_layers():
         st.info("This what-if skimmed after other layers than the sidebar now names. Run it again to update it.")
@@ -232,8 +243,14 @@ def render_what_if(reader: Reader, dataset: Dataset, default_n: int) -> None:
     csv_col.download_button(
         "Download the what-if table (CSV)", table.to_csv(index=False), "skim-what-if.csv", "text/csv", key="what_if_csv"
     )
-    payload = {"model": reader.name, "dataset": dataset.name, "fingerprint": fp, "n": n, "skim_layers": layers,
-               "predictors": results}
+    payload = {
+        "model": reader.name,
+        "dataset": dataset.name,
+        "fingerprint": fp,
+        "n": n,
+        "skim_layers": layers,
+        "predictors": results,
+    }
     what_if_json = json.dumps(payload, ensure_ascii=False, indent=1)
     json_col.download_button(
         "Download the what-if (JSON)", what_if_json, "skim-what-if.json", "application/json", key="what_if_json"
@@ -243,8 +260,13 @@ def render_what_if(reader: Reader, dataset: Dataset, default_n: int) -> None:
 
 def render_kinds(results: dict[str, dict]) -> None:
     """Both kinds' F1 against speed-up: a threshold means something else for each, so they meet on this plane."""
-    axis = st.radio("Speed-up", list(SPEED_UPS), horizontal=True, key="what_if_axis", format_func={
-        "measured": "measured on this machine", "ideal": "ideal (1 ÷ kept fraction)"}.get)
+    axis = st.radio(
+        "Speed-up",
+        list(SPEED_UPS),
+        horizontal=True,
+        key="what_if_axis",
+        format_func={"measured": "measured on this machine", "ideal": "ideal (1 ÷ kept fraction)"}.get,
+    )
     st.plotly_chart(kinds_figure(results, axis), key="what_if_kinds", config=PLOTLY_CONFIG)
     st.caption(
         "One line per predictor through its thresholds, on the same questions. A threshold means something else "

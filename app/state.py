@@ -68,8 +68,15 @@ def read(
     `skim_layers`: skim only after these layers (None: every predictor layer). `predictor`: the kind that judges
     (None: the checkpoint's default; the full-model run passes None, whatever the sidebar says, to share one entry)."""
     attention = attention or ("heads" if skim else "none")
-    return _reader(question, passage, threshold=threshold, skim=skim, attention=attention, skim_layers=skim_layers,
-                   predictor=predictor)
+    return _reader(
+        question,
+        passage,
+        threshold=threshold,
+        skim=skim,
+        attention=attention,
+        skim_layers=skim_layers,
+        predictor=predictor,
+    )
 
 
 def chosen_skim_layers(config: SkimConfig | None = None) -> tuple[int, ...] | None:

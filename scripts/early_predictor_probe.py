@@ -27,7 +27,14 @@ from transformers import AutoModelForQuestionAnswering
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script from anywhere
 from skim.bench import (  # noqa: E402
-    FixedKeep, _auc, _batch, bench_inputs, gold_blocks, predictor_auc, scorable_blocks, time_questions,
+    FixedKeep,
+    _auc,
+    _batch,
+    bench_inputs,
+    gold_blocks,
+    predictor_auc,
+    scorable_blocks,
+    time_questions,
 )
 from skim.data import read_squad_json  # noqa: E402
 from skim.fast import FastSkimReader  # noqa: E402
@@ -53,11 +60,16 @@ def question_features(probs: torch.Tensor, token_type_ids: torch.Tensor, block_s
     mass = to_block.sum(-1)  # (H, nq, nb)
     from_block = F.pad(probs[:, :, question], (0, 0, 0, pad)).view(heads, blocks, block_size, -1)  # (H, nb, bs, nq)
     fill = in_passage.sum(-1).clamp(min=1)
-    features = torch.cat([
-        mass.mean(1), mass.amax(1), to_block.amax((1, 3)),
-        (from_block.sum(-1) * in_passage).sum(-1) / fill, (from_block.amax(-1) * in_passage).amax(-1),
-        (fill / block_size)[None],
-    ]).T  # (nb, 5H + 1)
+    features = torch.cat(
+        [
+            mass.mean(1),
+            mass.amax(1),
+            to_block.amax((1, 3)),
+            (from_block.sum(-1) * in_passage).sum(-1) / fill,
+            (from_block.amax(-1) * in_passage).amax(-1),
+            (fill / block_size)[None],
+        ]
+    ).T  # (nb, 5H + 1)
     return features[in_passage.any(-1)]
 
 
@@ -122,8 +134,13 @@ def main() -> None:
     layers, probe = [], None
     for layer in PROBED_LAYERS:
         p_dev = fit_logistic(x[layer], y, model.config.skim_beta)(x_dev[layer])
-        layers.append({"layer": layer, "shipped_auc": shipped_auc[layer], "probe_auc": _auc(
-            p_dev[y_dev == 1].tolist(), p_dev[y_dev == 0].tolist())})
+        layers.append(
+            {
+                "layer": layer,
+                "shipped_auc": shipped_auc[layer],
+                "probe_auc": _auc(p_dev[y_dev == 1].tolist(), p_dev[y_dev == 0].tolist()),
+            }
+        )
         if layer == 0:
             probe = list(torch.split(p_dev, counts))
 
@@ -136,14 +153,27 @@ def main() -> None:
             runners[f"probe@{t}"] = lambda x, t=t: reader(**x, threshold=t)
         timed = dev[: args.n_timed]
         answers = {id(item): p for item, p in zip(timed, probe)}
-        runs = time_questions(runners, timed, model.config.num_hidden_layers, 5,
-                              lambda item: setattr(stand_in, "probs", answers[id(item)]))
+        runs = time_questions(
+            runners,
+            timed,
+            model.config.num_hidden_layers,
+            5,
+            lambda item: setattr(stand_in, "probs", answers[id(item)]),
+        )
 
-    result = {"n_train": len(train), "n_dev": len(dev), "n_timed": len(timed),
-              "threads": torch.get_num_threads(), "layers": layers, "runs": runs}
+    result = {
+        "n_train": len(train),
+        "n_dev": len(dev),
+        "n_timed": len(timed),
+        "threads": torch.get_num_threads(),
+        "layers": layers,
+        "runs": runs,
+    }
     for row in layers:
-        print(f"after layer {row['layer']}: shipped predictor AUC {row['shipped_auc']:.3f}, "
-              f"question-attention probe AUC {row['probe_auc']:.3f}")
+        print(
+            f"after layer {row['layer']}: shipped predictor AUC {row['shipped_auc']:.3f}, "
+            f"question-attention probe AUC {row['probe_auc']:.3f}"
+        )
     print("run            ms   vs HF   kept    F1")
     for r in runs:
         print(f"{r['run']:11s} {r['ms']:6.1f}  {r['speedup_vs_hf']:5.2f}x  {r['kept_fraction']:.3f}  {r['f1']:5.1f}")

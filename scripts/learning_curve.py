@@ -33,7 +33,10 @@ def learning_curve_figure(
     if full_dev_f1 is not None:  # the shipped model on all 10,570 questions, at the last checkpoint's x
         fig.add_trace(
             go.Scatter(
-                x=[evals[-1]["examples_seen"]], y=[full_dev_f1], mode="markers", marker={"symbol": "star", "size": 14},
+                x=[evals[-1]["examples_seen"]],
+                y=[full_dev_f1],
+                mode="markers",
+                marker={"symbol": "star", "size": 14},
                 name=f"full dev set, shipped model ({full_dev_f1:.1f})",
             ),
             secondary_y=False,

@@ -35,8 +35,8 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # run as a script: `docs`, `skim` and `scripts` import from the repo
 
-from docs.make_screenshots import CHROMIUM_ARGS  # one list of Chromium flags for every browser run
-from scripts.cli_battery import LONG_QUESTION, long_passage
+from docs.make_screenshots import CHROMIUM_ARGS  # noqa: E402  (one list of Chromium flags for every browser run)
+from scripts.cli_battery import LONG_QUESTION, long_passage  # noqa: E402
 
 EXAMPLES = REPO / "assets" / "examples"
 APP_MAX_CHARS = 30_000  # the passage box's limit, app.state.MAX_PASSAGE_CHARS (not imported: it pulls in streamlit)

@@ -68,13 +68,20 @@ def main() -> None:
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.dtype == "bfloat16" else nullcontext()
     with torch.inference_mode(), autocast:
         rows = time_questions(runners, items, depth, args.repeats, give_truth, desc="ceiling")
-    result = {"seq_len": args.seq_len, "dtype": args.dtype, "n": len(items), "threads": torch.get_num_threads(),
-              "runs": rows}
+    result = {
+        "seq_len": args.seq_len,
+        "dtype": args.dtype,
+        "n": len(items),
+        "threads": torch.get_num_threads(),
+        "runs": rows,
+    }
     print(f"{len(items)} questions, {args.seq_len} tokens, batch 1, {args.dtype}, {torch.get_num_threads()} threads")
     print("run          ms   vs HF   kept   limit   F1")
     for r in rows:
-        print(f"{r['run']:10s} {r['ms']:6.1f}  {r['speedup_vs_hf']:5.2f}x  {r['kept_fraction']:.3f}  "
-              f"{r['limit_speedup']:5.2f}x  {r['f1']:5.1f}")
+        print(
+            f"{r['run']:10s} {r['ms']:6.1f}  {r['speedup_vs_hf']:5.2f}x  {r['kept_fraction']:.3f}  "
+            f"{r['limit_speedup']:5.2f}x  {r['f1']:5.1f}"
+        )
     if args.output:
         Path(args.output).write_text(json.dumps(result, indent=2) + "\n")
 

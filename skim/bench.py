@@ -178,7 +178,10 @@ def predictor_auc(fast: FastSkimReader, items: list[dict]) -> list[float | None]
             for block, p in enumerate(probs[0].tolist()):
                 if not math.isnan(p):
                     (gold_probs if block in gold else other_probs)[layer].append(p)
-    return [_auc(gold_probs[i], other_probs[i]) if gold_probs[i] and other_probs[i] else None for i in range(len(fast.layers))]
+    return [
+        _auc(gold_probs[i], other_probs[i]) if gold_probs[i] and other_probs[i] else None
+        for i in range(len(fast.layers))
+    ]
 
 
 def _auc(positives: list[float], negatives: list[float]) -> float:
@@ -207,8 +210,9 @@ def time_runners(runners: dict, inputs: dict, repeats: int) -> tuple[dict[str, f
     return {name: statistics.median(values) for name, values in samples.items()}, outputs
 
 
-def time_questions(runners: dict, items: list[dict], depth: int, repeats: int = 5, before=None,
-                   desc: str = "timing") -> list[dict]:
+def time_questions(
+    runners: dict, items: list[dict], depth: int, repeats: int = 5, before=None, desc: str = "timing"
+) -> list[dict]:
     """Batch-1 timing of `runners` (one must be "hf", the reference) over bench `items`, each item's calls in turn
     (`time_runners`). `before(item)`, if given, runs first for each item (e.g. to give a `FixedKeep` its
     answers). One row per runner: mean ms, speed-up over "hf", kept fraction (token-layers processed over
@@ -228,8 +232,16 @@ def time_questions(runners: dict, items: list[dict], depth: int, repeats: int = 
     rows = []
     for name in runners:
         ms, fraction = statistics.mean(times[name]), statistics.mean(kept[name])
-        rows.append({"run": name, "ms": ms, "speedup_vs_hf": hf_ms / ms, "kept_fraction": fraction,
-                     "limit_speedup": 1 / fraction, "f1": 100 * statistics.mean(f1s[name])})
+        rows.append(
+            {
+                "run": name,
+                "ms": ms,
+                "speedup_vs_hf": hf_ms / ms,
+                "kept_fraction": fraction,
+                "limit_speedup": 1 / fraction,
+                "f1": 100 * statistics.mean(f1s[name]),
+            }
+        )
     return rows
 
 
@@ -247,8 +259,10 @@ class FixedKeep:
     def keep_prob(self, blocks: torch.Tensor) -> torch.Tensor:
         self.predictor.keep_prob(blocks)
         if self.probs is None or len(self.probs) != blocks.shape[0]:
-            raise ValueError(f"FixedKeep got {blocks.shape[0]} blocks to score but holds answers for "
-                             f"{None if self.probs is None else len(self.probs)}")
+            raise ValueError(
+                f"FixedKeep got {blocks.shape[0]} blocks to score but holds answers for "
+                f"{None if self.probs is None else len(self.probs)}"
+            )
         return self.probs
 
 
@@ -284,15 +298,19 @@ def run_bench(
     skim_layers: list[int] | None = None,
     predictor: str | None = None,
     articles: bool = False,
+    sweep: bool = False,
 ) -> list[dict]:
     """One result dict (the CLI's JSON keys) per threshold; the HF and full timings are shared by all. `predictor`:
     the kind that judges (None: the checkpoint's default; its default threshold when `thresholds` is None).
-    `articles`: whole articles, see the module's docstring (`seq_len`, `batch_size` and `native` do not apply)."""
+    `articles`: whole articles, see the module's docstring (`seq_len`, `batch_size` and `native` do not apply).
+    `sweep`: every threshold of the kind's sweep grid instead of `thresholds`."""
     model, tokenizer = load_model(model_dir)
     try:
         predictor = model.check_predictor(predictor)  # one line, before loading anything else
     except ValueError as err:
         raise InputError(str(err)) from None
+    if sweep:  # the judging kind's own grid (`SWEEP_THRESHOLDS_BY_KIND`)
+        thresholds = SWEEP_THRESHOLDS_BY_KIND[predictor]
     thresholds = [model.config.default_threshold(predictor)] if thresholds is None else thresholds
     fast = FastSkimReader(model, layers=skim_layers, predictor=predictor)
     hf = AutoModelForQuestionAnswering.from_pretrained(str(model_dir or DEFAULT_MODEL), attn_implementation="sdpa")
@@ -355,8 +373,11 @@ def run_bench(
                 "f1_skim": 100 * statistics.mean(f1s[f"skim@{t}"]),
                 "skim_padded_ms": statistics.mean(times[f"padded@{t}"]) if batch_size > 1 else None,
                 "flops_ratio": flop_sums[t][1] / flop_sums[t][0],
-                "flops_ratio_padded_512": flops([512] * cfg.num_hidden_layers, [512] * cfg.num_hidden_layers,
-                                                cfg.hidden_size, _ffn_width(cfg)) * len(items) / flop_sums[t][2],
+                "flops_ratio_padded_512": flops(
+                    [512] * cfg.num_hidden_layers, [512] * cfg.num_hidden_layers, cfg.hidden_size, _ffn_width(cfg)
+                )
+                * len(items)
+                / flop_sums[t][2],
                 "mean_tokens": tokens[t][1] / cfg.num_hidden_layers / len(items),
                 "predictor_auc": auc,
                 "layer_ms": cost["layer_ms"],
@@ -368,18 +389,31 @@ def run_bench(
     return results
 
 
-def _run_article_bench(model, tokenizer, fast: FastSkimReader, hf, rows: list[dict], n: int, thresholds: list[float],
-                       dtype: str, repeats: int) -> list[dict]:
+def _run_article_bench(
+    model,
+    tokenizer,
+    fast: FastSkimReader,
+    hf,
+    rows: list[dict],
+    n: int,
+    thresholds: list[float],
+    dtype: str,
+    repeats: int,
+) -> list[dict]:
     """`run_bench(articles=True)`: every question against its whole article, the runners taking turns per question
     (`time_runners`) over all of its windows' forwards; EM/F1 of the best span across windows."""
     cfg = model.config
     max_length = min(384, cfg.max_position_embeddings)  # the Reader's windows
     items = article_inputs(tokenizer, rows, n, max_length, 128)
     if not items:
-        raise InputError("no question could be asked of its article (empty questions, or articles over the length limit)")
+        raise InputError(
+            "no question could be asked of its article (empty questions, or articles over the length limit)"
+        )
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16" else nullcontext()
-    runners = {"hf": lambda chunks: [hf(**hf_inputs(model, c)) for c in chunks],
-               "full": lambda chunks: [fast(**c, skim=False) for c in chunks]}
+    runners = {
+        "hf": lambda chunks: [hf(**hf_inputs(model, c)) for c in chunks],
+        "full": lambda chunks: [fast(**c, skim=False) for c in chunks],
+    }
     for t in thresholds:
         runners[f"skim@{t}"] = lambda chunks, t=t: [fast(**c, threshold=t) for c in chunks]
 
@@ -402,7 +436,9 @@ def _run_article_bench(model, tokenizer, fast: FastSkimReader, hf, rows: list[di
                         _count_work(out, chunk, cfg, tokens[float(name[5:])], flop_sums[float(name[5:])])
 
     # Every window of the article, the answer's blocks against all the others (untimed).
-    auc = predictor_auc(fast, [{"window": w, "span": item["span"]} for item in items if item["span"] for w in item["windows"]])
+    auc = predictor_auc(
+        fast, [{"window": w, "span": item["span"]} for item in items if item["span"] for w in item["windows"]]
+    )
     n_windows = sum(len(item["windows"]) for item in items)
     layers = cfg.num_hidden_layers
     results = []
@@ -435,7 +471,8 @@ def _run_article_bench(model, tokenizer, fast: FastSkimReader, hf, rows: list[di
                 "skim_padded_ms": None,
                 "flops_ratio": flop_sums[t][1] / flop_sums[t][0],
                 "flops_ratio_padded_512": flops([512] * layers, [512] * layers, cfg.hidden_size, _ffn_width(cfg))
-                * n_windows / flop_sums[t][2],
+                * n_windows
+                / flop_sums[t][2],
                 "mean_tokens": tokens[t][1] / layers / len(items),
                 "mean_windows": n_windows / len(items),
                 "predictor_auc": auc,
@@ -445,6 +482,9 @@ def _run_article_bench(model, tokenizer, fast: FastSkimReader, hf, rows: list[di
 
 
 SWEEP_THRESHOLDS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+# The question kind's calibrated threshold t loses about t of the answer blocks per layer: its useful range is near 0.
+QUESTION_SWEEP_THRESHOLDS = [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3]
+SWEEP_THRESHOLDS_BY_KIND = {"diagonal": SWEEP_THRESHOLDS, "question": QUESTION_SWEEP_THRESHOLDS}
 PAPER_FLOPS_SPEEDUP = 3.01  # BERT-base on SQuAD v1.1, FLOPs with inputs padded to 512 (research brief §4)
 
 
@@ -465,13 +505,30 @@ def pareto_figure(results: list[dict]):
         hovertemplate="speed-up %{x:.2f}×<br>F1 %{y:.2f}<br>kept %{customdata[0]:.3f} "
         "(ideal %{customdata[1]:.2f}×)<extra>threshold %{text}</extra>",
     )
-    fig.add_scatter(x=[1.0], y=[first["f1_hf"]], mode="markers", marker_symbol="square", marker_size=11,
-                    name="Hugging Face SDPA (baseline)")
-    fig.add_scatter(x=[first["hf_ms"] / first["full_ms"]], y=[first["f1_full"]], mode="markers",
-                    marker_symbol="diamond", marker_size=11, name="our model, skimming off")
+    fig.add_scatter(
+        x=[1.0],
+        y=[first["f1_hf"]],
+        mode="markers",
+        marker_symbol="square",
+        marker_size=11,
+        name="Hugging Face SDPA (baseline)",
+    )
+    fig.add_scatter(
+        x=[first["hf_ms"] / first["full_ms"]],
+        y=[first["f1_full"]],
+        mode="markers",
+        marker_symbol="diamond",
+        marker_size=11,
+        name="our model, skimming off",
+    )
     fig.add_vline(x=PAPER_FLOPS_SPEEDUP, line_dash="dot", annotation_text="paper: 3.01× FLOPs (BERT-base, padded 512)")
-    fig.add_hline(y=first["f1_hf"] - 1, line_dash="dash", line_color="grey", annotation_text="HF F1 − 1",
-                  annotation_position="bottom right")
+    fig.add_hline(
+        y=first["f1_hf"] - 1,
+        line_dash="dash",
+        line_color="grey",
+        annotation_text="HF F1 − 1",
+        annotation_position="bottom right",
+    )
     inputs = "whole articles" if first["seq_len"] == "articles" else f"{first['seq_len']} tokens"
     fig.update_layout(
         title=f"F1 vs wall-clock speed-up · {inputs}, batch {first['batch_size']}, {first['dtype']}, "

@@ -59,5 +59,7 @@ def calibrate(model, tokenizer, rows: list[dict], max_length: int = 384, stride:
             continue  # too few answer blocks to say anything; the layer stays uncalibrated
         predictor.calibrate(torch.stack([torch.zeros_like(gold), gold], 1).to(predictor.gold_quantiles.device))
         auc = _auc(gold.tolist(), other.tolist()) if len(other) else None
-        report["layers"].append({"layer": int(layer), "auc": auc, "answer_blocks": len(gold), "other_blocks": len(other)})
+        report["layers"].append(
+            {"layer": int(layer), "auc": auc, "answer_blocks": len(gold), "other_blocks": len(other)}
+        )
     return report

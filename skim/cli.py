@@ -69,8 +69,15 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
     context = read_text_file(args.context_file) if args.context_file else args.context
     reader = Reader.from_pretrained(args.model)
-    trace = reader(args.question, context, threshold=args.threshold, skim=not args.no_skim, attention="none",
-                   skim_layers=args.skim_layers, predictor=args.predictor)
+    trace = reader(
+        args.question,
+        context,
+        threshold=args.threshold,
+        skim=not args.no_skim,
+        attention="none",
+        skim_layers=args.skim_layers,
+        predictor=args.predictor,
+    )
     if args.json:
         print(json.dumps(trace.summary(), ensure_ascii=False))
         return 0
@@ -81,7 +88,11 @@ def cmd_answer(args: argparse.Namespace) -> int:
         print(f"Answer: {answer.text!r}  (score {answer.score:.3f}, characters {answer.start_char}-{answer.end_char})")
     dropped = trace.block_dropped_at()
     n_dropped = sum(layer is not None for layer in dropped.values())
-    mode = f"skimming at threshold {trace.threshold:g} ({trace.predictor} predictor)" if trace.skim else "full model (no skimming)"
+    mode = (
+        f"skimming at threshold {trace.threshold:g} ({trace.predictor} predictor)"
+        if trace.skim
+        else "full model (no skimming)"
+    )
     if trace.skim and trace.skim_layers is not None:
         mode += f" after layers {', '.join(map(str, trace.skim_layers)) or 'none'}"
     print(
@@ -89,7 +100,9 @@ def cmd_answer(args: argparse.Namespace) -> int:
         f"{100 * trace.kept_fraction:.0f}% of token-layers processed; {trace.timings_ms['total']:.0f} ms"
     )
     for layer in trace.layers:
-        print(f"  layer {layer.layer}: {layer.tokens:4d} tokens in, kept blocks {layer.kept_blocks}, dropped {layer.dropped_blocks}")
+        print(
+            f"  layer {layer.layer}: {layer.tokens:4d} tokens in, kept blocks {layer.kept_blocks}, dropped {layer.dropped_blocks}"
+        )
     for warning in trace.warnings:
         print(f"note: {warning}")
     return 0
@@ -128,11 +141,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def format_sweep(result: dict) -> str:
     full = result["full"]
     judged = f"skimming judged by the {result['predictor']} predictor"
-    lines = [f"{result['n']} questions; full model EM {full['exact_match']:.2f} F1 {full['f1']:.2f} ({full['seconds']:.1f} s); {judged}",
-             "threshold     EM     F1  kept_fraction  gold_alive  speed-up"]
+    lines = [
+        f"{result['n']} questions; full model EM {full['exact_match']:.2f} F1 {full['f1']:.2f} ({full['seconds']:.1f} s); {judged}",
+        "threshold     EM     F1  kept_fraction  gold_alive  speed-up",
+    ]
     for p in result["skim"]:
-        lines.append(f"{p['threshold']:9g}  {p['exact_match']:5.2f}  {p['f1']:5.2f}  {p['kept_fraction']:13.3f}"
-                     f"  {p['gold_block_alive']:10.3f}  {p['speedup']:7.2f}x")
+        lines.append(
+            f"{p['threshold']:9g}  {p['exact_match']:5.2f}  {p['f1']:5.2f}  {p['kept_fraction']:13.3f}"
+            f"  {p['gold_block_alive']:10.3f}  {p['speedup']:7.2f}x"
+        )
     return "\n".join(lines)
 
 
@@ -142,12 +159,14 @@ DEV_SET = Path(__file__).resolve().parents[2] / "shared" / "data" / "squad" / "d
 def cmd_bench(args: argparse.Namespace) -> int:
     import torch
 
-    from .bench import SWEEP_THRESHOLDS, run_bench, write_pareto
+    from .bench import run_bench, write_pareto
     from .data import load_squad, read_squad_json
 
     if args.articles and (args.native or args.seq_len != 384 or args.batch_size != 1):
-        raise InputError("--articles reads whole articles in the Reader's windows (384 tokens, up to 16 per forward); "
-                         "--seq-len, --batch-size and --native do not apply")
+        raise InputError(
+            "--articles reads whole articles in the Reader's windows (384 tokens, up to 16 per forward); "
+            "--seq-len, --batch-size and --native do not apply"
+        )
     if args.data or (not args.dataset and DEV_SET.is_file()):
         rows = read_squad_json(args.data or DEV_SET)
     elif args.dataset:
@@ -156,12 +175,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         raise InputError("give --data PATH (official SQuAD v1.1 dev JSON) or --dataset squad (needs a network)")
     if args.threads:
         torch.set_num_threads(args.threads)
-    thresholds = SWEEP_THRESHOLDS if args.sweep else (None if args.threshold is None else [args.threshold])
+    thresholds = None if args.threshold is None else [args.threshold]
     n = args.n or (ARTICLE_QUESTIONS if args.articles else 100)
     repeats = args.repeats or (ARTICLE_REPEATS if args.articles else 5)
     results = run_bench(
-        args.model, rows, args.seq_len, args.batch_size, n, thresholds, args.dtype, repeats, args.native,
-        args.skim_layers, predictor=args.predictor, articles=args.articles,
+        args.model,
+        rows,
+        args.seq_len,
+        args.batch_size,
+        n,
+        thresholds,
+        args.dtype,
+        repeats,
+        args.native,
+        args.skim_layers,
+        predictor=args.predictor,
+        articles=args.articles,
+        sweep=args.sweep,
     )
     if args.sweep:
         for path in write_pareto(results, args.output_dir):
@@ -173,17 +203,23 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return 0
     r = results[0]
     if args.articles:
-        print(f"{r['n']} SQuAD dev questions, each against its whole article (mean {r['mean_tokens']:.0f} tokens, "
-              f"{r['mean_windows']:.1f} windows), up to {r['batch_size']} windows per forward, {r['dtype']}, "
-              f"{r['threads']} threads, {r['predictor']} predictor; ms per question (all its forwards), median of repeats")
+        print(
+            f"{r['n']} SQuAD dev questions, each against its whole article (mean {r['mean_tokens']:.0f} tokens, "
+            f"{r['mean_windows']:.1f} windows), up to {r['batch_size']} windows per forward, {r['dtype']}, "
+            f"{r['threads']} threads, {r['predictor']} predictor; ms per question (all its forwards), median of repeats"
+        )
     else:
-        print(f"{r['n']} SQuAD dev questions, {r['seq_len']} tokens (mean {r['mean_tokens']:.0f}), batch {r['batch_size']}, "
-              f"{r['dtype']}, {r['threads']} threads, {r['predictor']} predictor; ms per forward call, median of repeats")
+        print(
+            f"{r['n']} SQuAD dev questions, {r['seq_len']} tokens (mean {r['mean_tokens']:.0f}), batch {r['batch_size']}, "
+            f"{r['dtype']}, {r['threads']} threads, {r['predictor']} predictor; ms per forward call, median of repeats"
+        )
     print("threshold   HF ms  full ms  skim ms  vs HF  vs full  kept  limit  F1 HF  F1 skim  FLOPs@512")
     for r in results:
-        print(f"{r['threshold']:9g}  {r['hf_ms']:6.1f}  {r['full_ms']:7.1f}  {r['skim_ms']:7.1f}  {r['speedup_vs_hf']:4.2f}x"
-              f"  {r['speedup_vs_full']:6.2f}x  {r['kept_fraction']:.3f}  {r['limit_speedup']:4.2f}x  {r['f1_hf']:5.2f}"
-              f"  {r['f1_skim']:7.2f}  {r['flops_ratio_padded_512']:8.2f}x")
+        print(
+            f"{r['threshold']:9g}  {r['hf_ms']:6.1f}  {r['full_ms']:7.1f}  {r['skim_ms']:7.1f}  {r['speedup_vs_hf']:4.2f}x"
+            f"  {r['speedup_vs_full']:6.2f}x  {r['kept_fraction']:.3f}  {r['limit_speedup']:4.2f}x  {r['f1_hf']:5.2f}"
+            f"  {r['f1_skim']:7.2f}  {r['flops_ratio_padded_512']:8.2f}x"
+        )
     return 0
 
 
@@ -237,17 +273,25 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--model", help="checkpoint directory (default: the shipped assets/model)")
     p.add_argument("--data", help=f"official-format SQuAD v1.1 dev JSON (default: {DEV_SET} if present)")
     p.add_argument("--dataset", help="a hub dataset name, e.g. squad (needs a network)")
-    p.add_argument("--seq-len", type=positive_int, default=384, help="tokens per input; passages are lengthened to reach it")
+    p.add_argument(
+        "--seq-len", type=positive_int, default=384, help="tokens per input; passages are lengthened to reach it"
+    )
     p.add_argument("--native", action="store_true", help="gold paragraphs as they are: no joining, no padding")
-    p.add_argument("--articles", action="store_true",
-                   help="each question against its whole article, in the Reader's 384-token windows (stride 128), "
-                        "up to 16 windows per forward; ms per question")
+    p.add_argument(
+        "--articles",
+        action="store_true",
+        help="each question against its whole article, in the Reader's 384-token windows (stride 128), "
+        "up to 16 windows per forward; ms per question",
+    )
     p.add_argument("--batch-size", type=positive_int, default=1)
     p.add_argument("--n", type=positive_int, help=f"questions (default 100; {ARTICLE_QUESTIONS} with --articles)")
     p.add_argument("--threshold", type=threshold_arg, help="skim threshold (default: the model's)")
     p.add_argument("--dtype", choices=["float32", "bfloat16"], default="float32", help="bfloat16 = CPU autocast")
-    p.add_argument("--repeats", type=positive_int,
-                   help=f"timed calls per input; the median counts (default 5; {ARTICLE_REPEATS} with --articles)")
+    p.add_argument(
+        "--repeats",
+        type=positive_int,
+        help=f"timed calls per input; the median counts (default 5; {ARTICLE_REPEATS} with --articles)",
+    )
     p.add_argument("--threads", type=positive_int, help="torch threads (default: torch's own choice)")
     p.add_argument("--skim-layers", type=int, nargs="+", metavar="L", help=SKIM_LAYERS_HELP)
     p.add_argument("--predictor", choices=["diagonal", "question"], help=PREDICTOR_HELP)
@@ -265,23 +309,52 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--scratch", help="checkpoint directory, outside git (default: ~/.cache/blockskim/NAME)")
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --scratch")
     for name, kind in [
-        ("max-length", int), ("stride", int), ("batch-size", int), ("grad-accum", int), ("lr", float),
-        ("predictor-lr", float), ("epochs", float), ("max-steps", int), ("warmup", float),
-        ("join-fraction", float), ("fill-chars", int), ("skim-alpha", float), ("skim-beta", float), ("skim-threshold", float),
-        ("checkpoint-minutes", float), ("time-limit-minutes", float), ("eval-questions", int), ("seed", int),
+        ("max-length", int),
+        ("stride", int),
+        ("batch-size", int),
+        ("grad-accum", int),
+        ("lr", float),
+        ("predictor-lr", float),
+        ("epochs", float),
+        ("max-steps", int),
+        ("warmup", float),
+        ("join-fraction", float),
+        ("fill-chars", int),
+        ("skim-alpha", float),
+        ("skim-beta", float),
+        ("skim-threshold", float),
+        ("checkpoint-minutes", float),
+        ("time-limit-minutes", float),
+        ("eval-questions", int),
+        ("seed", int),
     ]:
         p.add_argument(f"--{name}", type=kind)
     p.add_argument("--skim-layers", type=int, nargs="+", help="layers with a predictor (default: all)")
-    p.add_argument("--predictor-kinds", nargs="+", choices=["diagonal", "question"],
-                   help="predictor kinds the model holds (default: the base's; new kinds start untrained)")
+    p.add_argument(
+        "--predictor-kinds",
+        nargs="+",
+        choices=["diagonal", "question"],
+        help="predictor kinds the model holds (default: the base's; new kinds start untrained)",
+    )
     p.add_argument("--default-predictor", choices=["diagonal", "question"], help="the kind that judges by default")
-    p.add_argument("--train-kinds", nargs="+", choices=["diagonal", "question"],
-                   help="only these predictor kinds learn (default: all); the others stay as loaded")
-    p.add_argument("--calibration-questions", type=int,
-                   help="questions held out (whole articles) to calibrate the question predictors (default 1000)")
+    p.add_argument(
+        "--train-kinds",
+        nargs="+",
+        choices=["diagonal", "question"],
+        help="only these predictor kinds learn (default: all); the others stay as loaded",
+    )
+    p.add_argument(
+        "--calibration-questions",
+        type=int,
+        help="questions held out (whole articles) to calibrate the question predictors (default 1000)",
+    )
     p.add_argument("--mixed-precision", choices=["no", "bf16", "fp16"])
-    p.add_argument("--predictors-only", action="store_true", default=None,
-                   help="second stage: freeze the encoder and QA head (start from a trained --base), train predictors")
+    p.add_argument(
+        "--predictors-only",
+        action="store_true",
+        default=None,
+        help="second stage: freeze the encoder and QA head (start from a trained --base), train predictors",
+    )
     p.add_argument("--eval-data", help="SQuAD dev JSON for a quick eval at each checkpoint")
     p.set_defaults(func=cmd_train)
     return parser

@@ -72,6 +72,12 @@ def skim_config_class(base: type[PreTrainedConfig]) -> type[PreTrainedConfig]:
     namespace = {name: SkimConfig.__dataclass_fields__[name].default for name in fields}
     namespace.update({name: SkimConfig.__dict__[name] for name in SKIM_METHODS})
     name = f"Skim{base.__name__}"
-    namespace.update(__annotations__=fields, __module__=__name__, __qualname__=name, __doc__=(
-        f"A `{base.__name__}` plus the Block-Skim fields of `SkimConfig` (see there); made by `skim_config_class`."))
+    namespace.update(
+        __annotations__=fields,
+        __module__=__name__,
+        __qualname__=name,
+        __doc__=(
+            f"A `{base.__name__}` plus the Block-Skim fields of `SkimConfig` (see there); made by `skim_config_class`."
+        ),
+    )
     return strict(type(name, (base,), namespace))

@@ -53,8 +53,8 @@ def predictor_cost(model, windows_inputs: list[dict], repeats: int = 20) -> dict
     samples = {name: [] for name in ["layer", *readers]}
     for inputs in windows_inputs:
         hidden = model.embed(inputs["input_ids"], inputs["token_type_ids"])
-        runs = {"layer": lambda: _layer(any_reader, hidden, inputs, None)}
-        runs.update({kind: (lambda r=r, kind=kind: _layer(r, hidden, inputs, kind)) for kind, r in readers.items()})
+        runs = {"layer": lambda h=hidden, x=inputs: _layer(any_reader, h, x, None)}
+        runs.update({kind: (lambda r=r, k=kind, h=hidden, x=inputs: _layer(r, h, x, k)) for kind, r in readers.items()})
         times = {name: [] for name in runs}
         for run in runs.values():
             run()  # warm-up

@@ -145,10 +145,15 @@ def fill_with_neighbours(ds: Dataset, fraction: float, min_chars: int, seed: int
     def extend(row: dict) -> dict:
         if rng.random() >= fraction:
             return row
-        context, start = lengthen(row, paragraphs[row["title"]], lambda text: len(text) >= min_chars, rng.random() < 0.5)
+        context, start = lengthen(
+            row, paragraphs[row["title"]], lambda text: len(text) >= min_chars, rng.random() < 0.5
+        )
         shift = start - row["answers"]["answer_start"][0]
         row["context"] = context
-        row["answers"] = {"text": row["answers"]["text"], "answer_start": [s + shift for s in row["answers"]["answer_start"]]}
+        row["answers"] = {
+            "text": row["answers"]["text"],
+            "answer_start": [s + shift for s in row["answers"]["answer_start"]],
+        }
         return row
 
     return ds.map(extend, load_from_cache_file=False, desc="filling passages with neighbour paragraphs")

@@ -222,8 +222,9 @@ class AlbertAdapter:
         )
 
 
-ENCODERS = {e.model_type: e for e in (BertAdapter(), DistilBertAdapter(), AlbertAdapter(), ElectraAdapter(),
-                                      RobertaAdapter())}
+ENCODERS = {
+    e.model_type: e for e in (BertAdapter(), DistilBertAdapter(), AlbertAdapter(), ElectraAdapter(), RobertaAdapter())
+}
 EncoderAdapter = BertAdapter | DistilBertAdapter | AlbertAdapter  # what every adapter provides (see the module doc)
 SUPPORTED = ", ".join(f"{t} ({e.name})" for t, e in ENCODERS.items())
 

@@ -35,8 +35,15 @@ def run_questions(
     start = time.perf_counter()
     for i, row in enumerate(tqdm(rows, desc=desc, unit="q", leave=False)):
         t = time.perf_counter()
-        trace = reader(row["question"], row["context"], threshold=threshold, skim=skim, attention="none",
-                       skim_layers=skim_layers, predictor=predictor)
+        trace = reader(
+            row["question"],
+            row["context"],
+            threshold=threshold,
+            skim=skim,
+            attention="none",
+            skim_layers=skim_layers,
+            predictor=predictor,
+        )
         ms.append((time.perf_counter() - t) * 1000)
         judged_by = trace.predictor
         text = trace.answer.text if trace.answer else ""
@@ -137,16 +144,22 @@ def sweep(
     points, judged_by = [], kind
     for i, threshold in enumerate(thresholds):
         desc = f"skimming @ {threshold:g}"
-        skim = run_questions(reader, rows, threshold, True, desc, progress_from((i + 1) * len(rows)), skim_layers,
-                             predictor)
+        skim = run_questions(
+            reader, rows, threshold, True, desc, progress_from((i + 1) * len(rows)), skim_layers, predictor
+        )
         judged_by = skim["predictor"] or judged_by
         points.append(
             {
                 "threshold": threshold,
                 **{k: skim[k] for k in ("exact_match", "f1", "seconds", "kept_fraction", "gold_block_alive")},
                 "speedup": full["seconds"] / skim["seconds"] if skim["seconds"] else float("nan"),
-                "same_answer": sum(a == b for a, b in zip(full["predictions"], skim["predictions"])) / max(len(rows), 1),
+                "same_answer": sum(a == b for a, b in zip(full["predictions"], skim["predictions"]))
+                / max(len(rows), 1),
             }
         )
-    return {"n": len(rows), "predictor": judged_by, "full": {k: full[k] for k in ("exact_match", "f1", "seconds")},
-            "skim": points}
+    return {
+        "n": len(rows),
+        "predictor": judged_by,
+        "full": {k: full[k] for k in ("exact_match", "f1", "seconds")},
+        "skim": points,
+    }

@@ -114,8 +114,13 @@ class FastSkimReader:
     attentions. Batch padding is supported (blocks kept differ per example: survivors are padded to the batch's
     longest)."""
 
-    def __init__(self, model: BlockSkimForQuestionAnswering, pack: bool = True, layers: list[int] | None = None,
-                 predictor: str | None = None):
+    def __init__(
+        self,
+        model: BlockSkimForQuestionAnswering,
+        pack: bool = True,
+        layers: list[int] | None = None,
+        predictor: str | None = None,
+    ):
         cfg = model.config
         self.kind = model.check_predictor(predictor)  # which kind judges: "diagonal" (the paper's) or "question"
         self.pack = pack  # matmuls on real rows only; False = on the padded batch (for the benchmark's comparison)
@@ -128,7 +133,9 @@ class FastSkimReader:
         # `layers`: skim only after these layers (default: every layer with a predictor), e.g. to leave out layer
         # 0, whose hidden states have not yet seen the question.
         heads, fast = (
-            (model.question_predictors, _FastQuestionPredictor) if self.kind == "question" else (model.skim_predictors, _FastPredictor)
+            (model.question_predictors, _FastQuestionPredictor)
+            if self.kind == "question"
+            else (model.skim_predictors, _FastPredictor)
         )
         self.predictors = {int(i): fast(p) for i, p in heads.items() if layers is None or int(i) in layers}
         self.qa = (model.qa_outputs.weight, model.qa_outputs.bias)
@@ -235,8 +242,13 @@ class FastSkimReader:
         question's queries against every key and every query against the question's keys, normalised by the
         kernel's row log-sum-exp. Two thin matmuls, never the T×T map. The question is rows 1 … NQ."""
         slots = slice(1, 1 + n_slots)
-        to_rows = (torch.matmul(q[:, :, slots], k.transpose(-1, -2)) * self.scale - lse[:, :, slots, None]).exp()
-        from_rows = (torch.matmul(q, k[:, :, slots].transpose(-1, -2)) * self.scale - lse[..., None]).exp()
+        batch, heads, length, dim = q.shape
+        flat_q, flat_k, flat_lse = q.reshape(-1, length, dim), k.reshape(-1, length, dim), lse.reshape(-1, length)
+        # exp(scale·q·k − lse) with the subtraction fused into the matmul (baddbmm), in place: measured faster here
+        to_rows = torch.baddbmm(-flat_lse[:, slots, None], flat_q[:, slots], flat_k.transpose(-1, -2), alpha=self.scale)
+        from_rows = torch.baddbmm(-flat_lse[:, :, None], flat_q, flat_k[:, slots].transpose(-1, -2), alpha=self.scale)
+        to_rows = to_rows.exp_().view(batch, heads, -1, length)
+        from_rows = from_rows.exp_().view(batch, heads, length, -1)
         return to_rows, from_rows
 
     def _diagonal_squares(self, q, k, lse, scored, real, row_of) -> torch.Tensor:

@@ -70,7 +70,8 @@ def load_model(path: str | Path | None = None) -> tuple[BlockSkimForQuestionAnsw
     predictor_keys = [k for k, _ in model.named_parameters() if k.startswith(PREDICTOR_PREFIXES)]
     model.has_predictors = not set(predictor_keys) <= set(missing)  # none at all: a plain QA checkpoint
     if any(k.startswith("qa_outputs") for k in missing) or (
-            model.has_predictors and any(k.startswith(PREDICTOR_PREFIXES) for k in missing)):
+        model.has_predictors and any(k.startswith(PREDICTOR_PREFIXES) for k in missing)
+    ):
         logger.warning("%s lacks trained QA or skim-predictor weights; they were initialised at random", path)
     model.eval()
     model.name_or_path = str(path)
@@ -108,7 +109,9 @@ class Reader:
         # with the other's settings, and a window came out 650 tokens long. Tokenising is quick: one at a time.
         self.tokenizer_lock = threading.Lock()
         # Answers without attention maps take the fast path: one fused reader per predictor kind.
-        self.fast_readers = {kind: FastSkimReader(self.model, predictor=kind) for kind in self.model.config.predictor_kinds}
+        self.fast_readers = {
+            kind: FastSkimReader(self.model, predictor=kind) for kind in self.model.config.predictor_kinds
+        }
         self.fast = self.fast_readers[self.model.config.skim_default_predictor]
 
     @property
@@ -179,14 +182,18 @@ class Reader:
             model_ms += ms
             spans = best_spans(out.start_logits[0], out.end_logits[0], window.offsets, max_answer_tokens, top_k)
             # Keep only the per-layer decisions: attention of all windows at once would be GBs on a long passage.
-            runs.append((window, SkimQAOutput(keep_probs=out.keep_probs, alive=out.alive, layer_tokens=out.layer_tokens), spans))
+            runs.append(
+                (window, SkimQAOutput(keep_probs=out.keep_probs, alive=out.alive, layer_tokens=out.layer_tokens), spans)
+            )
             if spans and (best is None or spans[0].logit > best[1].logit):
                 best = (w, spans[0])
                 kept_attention = self._attention(out, w, attention)
             elif w == 0:  # no answer yet (everything skimmed): still show the first window's attention
                 kept_attention = self._attention(out, w, attention)
 
-        candidates = sorted(((s.logit, w, s) for w, (_, _, spans) in enumerate(runs) for s in spans), key=lambda c: -c[0])
+        candidates = sorted(
+            ((s.logit, w, s) for w, (_, _, spans) in enumerate(runs) for s in spans), key=lambda c: -c[0]
+        )
         answers = [self._answer(context, windows[w], w, s) for _, w, s in candidates[:top_k]]
         blocks, layers, window_traces = self._decisions(runs, context)
         processed = sum(sum(wt.layer_tokens) for wt in window_traces)
@@ -218,18 +225,26 @@ class Reader:
             predictor=predictor,
         )
 
-    def _read_traced(self, windows: list[Window], predictor: str, threshold: float, skim: bool,
-                     skim_layers: list[int] | None):
+    def _read_traced(
+        self, windows: list[Window], predictor: str, threshold: float, skim: bool, skim_layers: list[int] | None
+    ):
         """`(output with attentions, ms)` per window, one model forward each, lazily."""
         for window in windows:
             t = time.perf_counter()
             with self.lock, torch.inference_mode():
-                out = self.model(**window.tensors(), threshold=threshold, skim=skim, output_attentions=True,
-                                 skim_layers=skim_layers, predictor=predictor)
+                out = self.model(
+                    **window.tensors(),
+                    threshold=threshold,
+                    skim=skim,
+                    output_attentions=True,
+                    skim_layers=skim_layers,
+                    predictor=predictor,
+                )
             yield out, (time.perf_counter() - t) * 1000
 
-    def _read_batched(self, windows: list[Window], predictor: str, threshold: float, skim: bool,
-                      skim_layers: list[int] | None) -> list[tuple[SkimQAOutput, float]]:
+    def _read_batched(
+        self, windows: list[Window], predictor: str, threshold: float, skim: bool, skim_layers: list[int] | None
+    ) -> list[tuple[SkimQAOutput, float]]:
         """`(output, ms)` per window from fast-path forwards of up to `WINDOWS_PER_FORWARD` windows each (padded
         to the chunk's longest; each window's blocks are judged and removed on their own). Each output is that
         window's alone, as a batch of one cut to its own length; a chunk's ms go to its first window."""
@@ -309,7 +324,18 @@ class Reader:
                 with_question = any(window.token_type_ids[t] == 0 for t in span)
                 ids_here[k] = len(blocks)
                 start = window.offsets[context_tokens[0]][0]
-                blocks.append(Block(len(blocks), w, k, start, window.offsets[context_tokens[-1]][1], k * bs, span.stop, with_question))
+                blocks.append(
+                    Block(
+                        len(blocks),
+                        w,
+                        k,
+                        start,
+                        window.offsets[context_tokens[-1]][1],
+                        k * bs,
+                        span.stop,
+                        with_question,
+                    )
+                )
             here = [blocks[i] for i in ids_here.values()]
             for a, b in zip(here, here[1:]):
                 # Tile the window: whitespace between tokens joins the earlier block, and so does a character

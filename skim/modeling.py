@@ -101,8 +101,10 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         kinds = config.predictor_kinds
         unknown = set(kinds) - set(PREDICTOR_KINDS)
         if unknown or config.skim_default_predictor not in kinds:
-            raise ValueError(f"predictor kinds {kinds} (default {config.skim_default_predictor!r}): "
-                             f"each must be one of {PREDICTOR_KINDS}, the default among them")
+            raise ValueError(
+                f"predictor kinds {kinds} (default {config.skim_default_predictor!r}): "
+                f"each must be one of {PREDICTOR_KINDS}, the default among them"
+            )
         heads, layers = config.num_attention_heads, config.predictor_layers
         # The paper's kind keeps its original name, so checkpoints from before the question kind load unchanged.
         if "diagonal" in kinds:
@@ -122,7 +124,10 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
                 config = PreTrainedConfig.get_config_dict(str(pretrained_model_name_or_path), **hub)[0]
             model_type = config.get("model_type") if isinstance(config, dict) else config.model_type
             cls = skim_model_class(model_type)
-        return super(BlockSkimForQuestionAnswering, cls).from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        # Explicit super(): `cls` was just replaced by the architecture's subclass, whose loader must run.
+        return super(BlockSkimForQuestionAnswering, cls).from_pretrained(  # noqa: UP008
+            pretrained_model_name_or_path, *args, **kwargs
+        )
 
     def embed(self, input_ids: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
         """Embeddings at the encoder's width `(B, L, D)`."""
@@ -249,8 +254,9 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
                 if not labelled:  # an input too short to pay for its predictor is not judged (`skim_min_tokens`)
                     scored &= (valid.sum(1) >= cfg.skim_min_tokens)[:, None]
                 for kind in kinds:
-                    logits = self._predict(kind, i, probs, positions, valid, real, in_context, question, n_slots,
-                                           scored, cut, hidden.dtype)  # (N, 2)
+                    logits = self._predict(
+                        kind, i, probs, positions, valid, real, in_context, question, n_slots, scored, cut, hidden.dtype
+                    )  # (N, 2)
                     if kind == predictor:
                         head = self.question_predictors[str(i)] if kind == "question" else None
                         block_probs[scored] = head.keep_score(logits) if head else logits.softmax(-1)[:, 1]
@@ -319,10 +325,17 @@ def _skim_class(adapter) -> type[BlockSkimForQuestionAnswering]:
     non-persistent buffers (position ids) of a model loaded from the meta device."""
     pretrained = adapter.pretrained_class
     name = f"BlockSkim{pretrained.__name__.removesuffix('PreTrainedModel')}ForQuestionAnswering"
-    return type(name, (BlockSkimForQuestionAnswering, pretrained), {
-        "__module__": __name__, "__doc__": f"`BlockSkimForQuestionAnswering` on {adapter.name}.", "adapter": adapter,
-        "config_class": skim_config_class(adapter.config_class), "base_model_prefix": pretrained.base_model_prefix,
-    })
+    return type(
+        name,
+        (BlockSkimForQuestionAnswering, pretrained),
+        {
+            "__module__": __name__,
+            "__doc__": f"`BlockSkimForQuestionAnswering` on {adapter.name}.",
+            "adapter": adapter,
+            "config_class": skim_config_class(adapter.config_class),
+            "base_model_prefix": pretrained.base_model_prefix,
+        },
+    )
 
 
 SKIM_CLASSES = {t: BlockSkimForQuestionAnswering if t == "bert" else _skim_class(a) for t, a in ENCODERS.items()}
@@ -335,6 +348,11 @@ def skim_model_class(model_type: str | None) -> type[BlockSkimForQuestionAnsweri
 
 
 __all__ = [
-    "BlockSkimForQuestionAnswering", "QuestionPredictor", "SkimPredictor", "SkimQAOutput", "diagonal_blocks",
-    "skim_labels_from_span", "skim_model_class",
+    "BlockSkimForQuestionAnswering",
+    "QuestionPredictor",
+    "SkimPredictor",
+    "SkimQAOutput",
+    "diagonal_blocks",
+    "skim_labels_from_span",
+    "skim_model_class",
 ]

@@ -135,7 +135,8 @@ def question_features(
     from_mean = torch.matmul(to_question, member) / tokens.clamp(min=1)[:, None]
     index = row_block[:, None, :].expand(batch, heads, length)
     from_max = to_rows.new_zeros(batch, heads, num_blocks + 1).scatter_reduce_(
-        2, index, to_question, "amax", include_self=True)[..., :num_blocks]
+        2, index, to_question, "amax", include_self=True
+    )[..., :num_blocks]
 
     logs = torch.stack([to_mean, to_max, from_mean, from_max], -1).clamp(min=1e-6).log()  # (B, H, nb, 4)
     weight = scored[:, None, :, None].to(logs.dtype)
@@ -165,7 +166,9 @@ def question_slots(
     return slots, torch.arange(slots, device=attention_mask.device)[None] < n_question[:, None]
 
 
-def passage_row_blocks(positions: torch.Tensor, valid: torch.Tensor, in_context: torch.Tensor, block_size: int) -> torch.Tensor:
+def passage_row_blocks(
+    positions: torch.Tensor, valid: torch.Tensor, in_context: torch.Tensor, block_size: int
+) -> torch.Tensor:
     """`(B, T)` block of each current row that is passage text (`in_context (B, nb*bs)` by original position),
     `nb` for the others."""
     num_blocks = in_context.shape[1] // block_size

@@ -21,8 +21,8 @@ from tqdm.auto import tqdm
 from transformers import AutoTokenizer, get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
-from .data import fill_with_neighbours, join_neighbours, load_squad, read_squad_json, train_features
 from .calibrate import calibrate
+from .data import fill_with_neighbours, join_neighbours, load_squad, read_squad_json, train_features
 from .evaluate import evaluate
 from .inference import Reader
 from .modeling import BlockSkimForQuestionAnswering
@@ -130,7 +130,9 @@ def collate(features: list[dict], multiple: int = 32) -> dict[str, torch.Tensor]
     return out
 
 
-def export_fp16(model: BlockSkimForQuestionAnswering, tokenizer, output: Path, cfg: TrainConfig, state: TrainState) -> None:
+def export_fp16(
+    model: BlockSkimForQuestionAnswering, tokenizer, output: Path, cfg: TrainConfig, state: TrainState
+) -> None:
     """The shipped format: float16 safetensors, tokenizer and config, no optimizer state."""
     state_dict = {k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()}
     model.save_pretrained(output, state_dict=state_dict)
@@ -197,9 +199,14 @@ def train(cfg: TrainConfig) -> Path:
         for param in encoder_params:
             param.requires_grad_(False)
     if cfg.train_kinds:  # e.g. add question predictors to a model whose paper predictors are already trained
-        frozen = tuple(PREDICTOR_PREFIXES_BY_KIND[k] + "." for k in set(model.config.predictor_kinds) - set(cfg.train_kinds))
-        predictor_params = [p for n, p in model.named_parameters() if n.startswith(PREDICTOR_PREFIXES) and not (
-            frozen and n.startswith(frozen))]
+        frozen = tuple(
+            PREDICTOR_PREFIXES_BY_KIND[k] + "." for k in set(model.config.predictor_kinds) - set(cfg.train_kinds)
+        )
+        predictor_params = [
+            p
+            for n, p in model.named_parameters()
+            if n.startswith(PREDICTOR_PREFIXES) and not (frozen and n.startswith(frozen))
+        ]
         for name, param in model.named_parameters():
             if frozen and name.startswith(frozen):
                 param.requires_grad_(False)
@@ -243,8 +250,13 @@ def train(cfg: TrainConfig) -> Path:
 
     started = last_save = time.time()
     progress = tqdm(
-        total=total_steps, initial=state.step, desc="training", unit="step", disable=not accelerator.is_local_main_process
+        total=total_steps,
+        initial=state.step,
+        desc="training",
+        unit="step",
+        disable=not accelerator.is_local_main_process,
     )
+
     def training_modes() -> None:
         """Train mode, except what does not learn: a frozen encoder runs as at inference (no dropout), and frozen
         predictor kinds keep their BatchNorm statistics."""
@@ -302,4 +314,3 @@ def train(cfg: TrainConfig) -> Path:
     log_file.close()
     accelerator.end_training()
     return output
-

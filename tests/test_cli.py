@@ -22,7 +22,19 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 
 
 def test_answer_json_contract(capsys, tiny_model_dir):
-    code, out, _ = run(capsys, "answer", "--model", str(tiny_model_dir), "--question", "Where?", "--context", PASSAGE, "--threshold", "0.5", "--json")
+    code, out, _ = run(
+        capsys,
+        "answer",
+        "--model",
+        str(tiny_model_dir),
+        "--question",
+        "Where?",
+        "--context",
+        PASSAGE,
+        "--threshold",
+        "0.5",
+        "--json",
+    )
     assert code == 0
     record = json.loads(out)
     assert PASSAGE[record["start_char"] : record["end_char"]] == record["answer"]
@@ -38,14 +50,26 @@ def test_answer_json_contract(capsys, tiny_model_dir):
 
 @pytest.mark.parametrize("flags", [["--no-skim"], ["--threshold", "0"]])
 def test_full_model_processes_every_token(capsys, tiny_model_dir, flags):
-    code, out, _ = run(capsys, "answer", "--model", str(tiny_model_dir), "--question", "Where?", "--context", PASSAGE, *flags, "--json")
+    code, out, _ = run(
+        capsys, "answer", "--model", str(tiny_model_dir), "--question", "Where?", "--context", PASSAGE, *flags, "--json"
+    )
     record = json.loads(out)
     assert code == 0 and record["kept_fraction"] == 1.0
     assert all(layer["dropped_blocks"] == [] for layer in record["layers"])
 
 
 def test_skim_layers_limit_which_layers_judge_and_drop(capsys, tiny_model_dir):
-    argv = ["answer", "--model", str(tiny_model_dir), "--question", "Where?", "--context", PASSAGE, "--threshold", "0.5"]
+    argv = [
+        "answer",
+        "--model",
+        str(tiny_model_dir),
+        "--question",
+        "Where?",
+        "--context",
+        PASSAGE,
+        "--threshold",
+        "0.5",
+    ]
     code, out, _ = run(capsys, *argv, "--skim-layers", "1", "--json")
     record = json.loads(out)
     assert code == 0 and record["skim_layers"] == [1]
@@ -59,7 +83,9 @@ def test_skim_layers_limit_which_layers_judge_and_drop(capsys, tiny_model_dir):
 def test_context_file_and_human_output(capsys, tiny_model_dir, tmp_path):
     path = tmp_path / "passage.txt"
     path.write_text(PASSAGE, encoding="utf-8")
-    code, out, _ = run(capsys, "answer", "--model", str(tiny_model_dir), "--question", "Where?", "--context-file", str(path))
+    code, out, _ = run(
+        capsys, "answer", "--model", str(tiny_model_dir), "--question", "Where?", "--context-file", str(path)
+    )
     assert code == 0 and out.startswith("Answer: ") and "token-layers processed" in out
 
 
@@ -71,7 +97,21 @@ def bad_files(tmp_path):
     return {"binary": binary, "latin1": latin1, "missing": tmp_path / "nope.txt", "directory": tmp_path}
 
 
-@pytest.mark.parametrize("case", ["empty-question", "empty-passage", "missing", "binary", "latin1", "directory", "no-model", "bad-threshold", "no-context", "bad-layer"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        "empty-question",
+        "empty-passage",
+        "missing",
+        "binary",
+        "latin1",
+        "directory",
+        "no-model",
+        "bad-threshold",
+        "no-context",
+        "bad-layer",
+    ],
+)
 def test_bad_input_exits_2_with_one_line(capsys, tiny_model_dir, tmp_path, case):
     files = bad_files(tmp_path)
     model = ["--model", str(tiny_model_dir)]
@@ -82,7 +122,15 @@ def test_bad_input_exits_2_with_one_line(capsys, tiny_model_dir, tmp_path, case)
         "binary": ["answer", *model, "--question", "Where?", "--context-file", str(files["binary"])],
         "latin1": ["answer", *model, "--question", "Where?", "--context-file", str(files["latin1"])],
         "directory": ["answer", *model, "--question", "Where?", "--context-file", str(files["directory"])],
-        "no-model": ["answer", "--model", str(tmp_path / "no-such-model"), "--question", "Where?", "--context", PASSAGE],
+        "no-model": [
+            "answer",
+            "--model",
+            str(tmp_path / "no-such-model"),
+            "--question",
+            "Where?",
+            "--context",
+            PASSAGE,
+        ],
         "bad-threshold": ["answer", *model, "--question", "Where?", "--context", PASSAGE, "--threshold", "1.5"],
         "no-context": ["answer", *model, "--question", "Where?"],
         "bad-layer": ["answer", *model, "--question", "Where?", "--context", PASSAGE, "--skim-layers", "7"],
@@ -93,10 +141,27 @@ def test_bad_input_exits_2_with_one_line(capsys, tiny_model_dir, tmp_path, case)
 
 
 def test_eval_json_contract(capsys, tiny_model_dir, tmp_path):
-    squad = {"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": PASSAGE, "qas": [
-        {"id": "q1", "question": "Where was she born?", "answers": [{"text": "Warsaw", "answer_start": 24}]},
-        {"id": "q2", "question": "When?", "answers": [{"text": "1867", "answer_start": 34}]},
-    ]}]}]}
+    squad = {
+        "version": "1.1",
+        "data": [
+            {
+                "title": "T",
+                "paragraphs": [
+                    {
+                        "context": PASSAGE,
+                        "qas": [
+                            {
+                                "id": "q1",
+                                "question": "Where was she born?",
+                                "answers": [{"text": "Warsaw", "answer_start": 24}],
+                            },
+                            {"id": "q2", "question": "When?", "answers": [{"text": "1867", "answer_start": 34}]},
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     path = tmp_path / "dev.json"
     path.write_text(json.dumps(squad))
     code, out, err = run(capsys, "eval", "--data", str(path), "--model", str(tiny_model_dir), "--limit", "2", "--json")
@@ -119,18 +184,45 @@ def test_module_entry_point_exit_code_without_traceback(tmp_path):
     # run from elsewhere: nothing may depend on the working directory
     result = subprocess.run(
         [sys.executable, "-m", "skim", "answer", "--model", str(tmp_path), "--question", "q", "--context", "c"],
-        capture_output=True, text=True, cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert result.returncode == 2
-    assert "Traceback" not in result.stderr and result.stderr == f"error: {tmp_path} has no config.json: not a model directory\n"
+    assert (
+        "Traceback" not in result.stderr
+        and result.stderr == f"error: {tmp_path} has no config.json: not a model directory\n"
+    )
 
 
 def test_eval_sweep_reports_each_threshold(capsys, tiny_model_dir, tmp_path):
-    squad = {"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": PASSAGE, "qas": [
-        {"id": "q1", "question": "Where was she born?", "answers": [{"text": "Warsaw", "answer_start": 24}]}]}]}]}
+    squad = {
+        "version": "1.1",
+        "data": [
+            {
+                "title": "T",
+                "paragraphs": [
+                    {
+                        "context": PASSAGE,
+                        "qas": [
+                            {
+                                "id": "q1",
+                                "question": "Where was she born?",
+                                "answers": [{"text": "Warsaw", "answer_start": 24}],
+                            }
+                        ],
+                    }
+                ],
+            }
+        ],
+    }
     path = tmp_path / "dev.json"
     path.write_text(json.dumps(squad))
-    code, out, _ = run(capsys, "eval", "--data", str(path), "--model", str(tiny_model_dir), "--sweep", "0", "1", "--json")
+    code, out, _ = run(
+        capsys, "eval", "--data", str(path), "--model", str(tiny_model_dir), "--sweep", "0", "1", "--json"
+    )
     result = json.loads(out)
     assert code == 0 and [p["threshold"] for p in result["skim"]] == [0.0, 1.0]
     assert result["skim"][0]["kept_fraction"] == 1.0 and result["skim"][0]["f1"] == result["full"]["f1"]

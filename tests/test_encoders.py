@@ -45,16 +45,26 @@ SKIM = dict(skim_block_size=8, skim_predictor_kinds=["diagonal", "question"])
 
 def encoder_config(model_type: str, vocab_size: int, skim: bool):
     """A tiny config of `model_type`: 2 layers (ALBERT: 3 sharing one layer), width 32, 2 heads, no dropout."""
-    bert_like = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                     hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    bert_like = dict(
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     settings, base = {
         "bert": (bert_like, BertConfig),
-        "distilbert": (dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64, dropout=0.0, attention_dropout=0.0),
-                       DistilBertConfig),
+        "distilbert": (
+            dict(dim=32, n_layers=2, n_heads=2, hidden_dim=64, dropout=0.0, attention_dropout=0.0),
+            DistilBertConfig,
+        ),
         "albert": ({**bert_like, "num_hidden_layers": 3, "embedding_size": 16}, AlbertConfig),
         "electra": ({**bert_like, "embedding_size": 16}, ElectraConfig),
-        "roberta": ({**bert_like, "max_position_embeddings": 514, "pad_token_id": 1, "bos_token_id": 0,
-                     "eos_token_id": 2}, RobertaConfig),
+        "roberta": (
+            {**bert_like, "max_position_embeddings": 514, "pad_token_id": 1, "bos_token_id": 0, "eos_token_id": 2},
+            RobertaConfig,
+        ),
     }[model_type]
     settings = {"vocab_size": vocab_size, **settings}
     if skim:
@@ -67,13 +77,25 @@ def roberta_tokenizer() -> RobertaTokenizerFast:
     bpe = Tokenizer(models.BPE())
     bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=500, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    trainer = trainers.BpeTrainer(
+        vocab_size=500,
+        special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     bpe.train_from_iterator([PASSAGE, QUESTION, *PARAGRAPHS] * 3, trainer)
-    bpe.post_processor = processors.RobertaProcessing(("</s>", 2), ("<s>", 0), trim_offsets=True,
-                                                      add_prefix_space=False)
-    return RobertaTokenizerFast(tokenizer_object=bpe, bos_token="<s>", eos_token="</s>", sep_token="</s>",
-                                cls_token="<s>", unk_token="<unk>", pad_token="<pad>", mask_token="<mask>")
+    bpe.post_processor = processors.RobertaProcessing(
+        ("</s>", 2), ("<s>", 0), trim_offsets=True, add_prefix_space=False
+    )
+    return RobertaTokenizerFast(
+        tokenizer_object=bpe,
+        bos_token="<s>",
+        eos_token="</s>",
+        sep_token="</s>",
+        cls_token="<s>",
+        unk_token="<unk>",
+        pad_token="<pad>",
+        mask_token="<mask>",
+    )
 
 
 def sharpen(model: BlockSkimForQuestionAnswering) -> BlockSkimForQuestionAnswering:
@@ -123,8 +145,13 @@ def encoder(request, tmp_path_factory, tokenizer, bpe_tokenizer) -> Encoder:
 def batch(encoder: Encoder) -> tuple[dict, dict]:
     """A padded batch of two, as our model reads it (segment mask) and as Hugging Face's does (its own inputs)."""
     tok = encoder.tokenizer
-    encoded = tok([QUESTION, "Where was she born?"], [PASSAGE, PARAGRAPHS[0]], padding=True, return_tensors="pt",
-                  return_token_type_ids=encoder.model_type in TOKEN_TYPES)
+    encoded = tok(
+        [QUESTION, "Where was she born?"],
+        [PASSAGE, PARAGRAPHS[0]],
+        padding=True,
+        return_tensors="pt",
+        return_token_type_ids=encoder.model_type in TOKEN_TYPES,
+    )
     segments = torch.tensor([segment_ids(encoded.sequence_ids(i)) for i in range(2)])
     ours = {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"], "token_type_ids": segments}
     if encoder.model_type in TOKEN_TYPES:  # for BERT-style tokenizers the segment mask is their token type ids
@@ -202,12 +229,15 @@ def test_fast_path_matches_the_models_forward(encoder, predictor, threshold):
 def test_predictors_only_training_gives_a_plain_checkpoint_predictors_that_skim(encoder, tmp_path):
     from safetensors.torch import load_file
 
-    output = train(config(tmp_path, encoder.plain, max_steps=2, predictors_only=True,
-                          predictor_kinds=["diagonal", "question"]))
+    output = train(
+        config(tmp_path, encoder.plain, max_steps=2, predictors_only=True, predictor_kinds=["diagonal", "question"])
+    )
     before, after = load_file(encoder.plain / "model.safetensors"), load_file(output / "model.safetensors")
     assert all(torch.equal(after[k], before[k].to(after[k].dtype)) for k in before)  # the encoder and head: frozen
-    assert {k.split(".")[0] for k in after} - {k.split(".")[0] for k in before} == {"skim_predictors",
-                                                                                "question_predictors"}
+    assert {k.split(".")[0] for k in after} - {k.split(".")[0] for k in before} == {
+        "skim_predictors",
+        "question_predictors",
+    }
     assert json.loads((output / "config.json").read_text())["model_type"] == encoder.model_type
     model, tokenizer = load_model(output)
     assert model.has_predictors and type(model) is skim_model_class(encoder.model_type)
@@ -253,8 +283,9 @@ def test_a_hub_name_with_the_network_blocked_is_one_line(capsys, monkeypatch):
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    code = main(["answer", "--model", "someone/tiny-distilbert-squad", "--question", "Who?", "--context", "Me.",
-                 "--no-skim"])
+    code = main(
+        ["answer", "--model", "someone/tiny-distilbert-squad", "--question", "Who?", "--context", "Me.", "--no-skim"]
+    )
     out, err = capsys.readouterr()
     assert code == 2 and not out
     assert err.count("\n") == 1 and "someone/tiny-distilbert-squad" in err and "hub" in err
@@ -294,9 +325,11 @@ def test_question_slots_are_exactly_the_questions_tokens(encoder):
 
     ours, _ = batch(encoder)
     n_slots, question = question_slots(ours["attention_mask"], ours["token_type_ids"], ours["input_ids"])
-    lengths = [len(encoder.tokenizer(q, add_special_tokens=False)["input_ids"]) for q in (QUESTION, "Where was she born?")]
+    lengths = [
+        len(encoder.tokenizer(q, add_special_tokens=False)["input_ids"]) for q in (QUESTION, "Where was she born?")
+    ]
     assert n_slots == max(lengths) and question.sum(1).tolist() == lengths
-    assert question[0].all() and not question[1, lengths[1]:].any()
+    assert question[0].all() and not question[1, lengths[1] :].any()
 
 
 @pytest.mark.parametrize("kind", ["diagonal", "question"])
@@ -315,8 +348,24 @@ def test_bench_runs_hugging_faces_baseline_on_every_encoder(encoder, tmp_path, c
         sharpen(skim_model_class("roberta")(cfg).eval()).save_pretrained(path)
         encoder.tokenizer.save_pretrained(path)
     data = squad_file(tmp_path, articles=1, paragraphs=3)
-    code = main(["bench", "--model", str(path), "--data", str(data), "--seq-len", "128", "--n", "1",
-                 "--repeats", "1", "--predictor", kind, "--json"])
+    code = main(
+        [
+            "bench",
+            "--model",
+            str(path),
+            "--data",
+            str(data),
+            "--seq-len",
+            "128",
+            "--n",
+            "1",
+            "--repeats",
+            "1",
+            "--predictor",
+            kind,
+            "--json",
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 0, err
     result = json.loads(out)
@@ -332,7 +381,9 @@ def test_a_plain_checkpoint_to_compare_with_answers_at_full_length_with_a_note(e
     at.text_input(key="checkpoint").input(str(encoder.plain)).run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     table = next(d.value for d in at.dataframe if "checkpoint" in d.value.columns).set_index("")
-    theirs = Reader.from_pretrained(encoder.plain)(at.session_state["question"], at.session_state["passage"], skim=False)
+    theirs = Reader.from_pretrained(encoder.plain)(
+        at.session_state["question"], at.session_state["passage"], skim=False
+    )
     assert table.loc["answer", "checkpoint"] == theirs.answer.text
     assert table.loc["kept fraction", "checkpoint"] == "1.000"
     notes = [c.value for c in at.caption if "no skim predictors" in c.value]

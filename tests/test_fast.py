@@ -92,8 +92,15 @@ def squad_rows() -> list[dict]:
         for p in range(6):
             context = f"Paragraph {p} of {title}. " + f"The {title.lower()} section number {p} has filler words. " * 6
             answer = f"section number {p}"
-            rows.append({"id": f"{title}{p}", "title": title, "context": context, "question": f"Which section is {p}?",
-                         "answers": {"text": [answer], "answer_start": [context.index(answer)]}})
+            rows.append(
+                {
+                    "id": f"{title}{p}",
+                    "title": title,
+                    "context": context,
+                    "question": f"Which section is {p}?",
+                    "answers": {"text": [answer], "answer_start": [context.index(answer)]},
+                }
+            )
     return rows
 
 
@@ -159,17 +166,56 @@ def test_bench_cli_json_contract(capsys, tmp_path, tiny_model_dir):
     paragraphs = {}
     for row in squad_rows():
         paragraphs.setdefault(row["title"], []).append(
-            {"context": row["context"], "qas": [{"id": row["id"], "question": row["question"],
-                                                 "answers": [{"text": row["answers"]["text"][0],
-                                                              "answer_start": row["answers"]["answer_start"][0]}]}]}
+            {
+                "context": row["context"],
+                "qas": [
+                    {
+                        "id": row["id"],
+                        "question": row["question"],
+                        "answers": [
+                            {"text": row["answers"]["text"][0], "answer_start": row["answers"]["answer_start"][0]}
+                        ],
+                    }
+                ],
+            }
         )
     data.write_text(json.dumps({"data": [{"title": t, "paragraphs": p} for t, p in paragraphs.items()]}))
-    code = main(["bench", "--model", str(tiny_model_dir), "--data", str(data), "--seq-len", "128", "--n", "2",
-                 "--repeats", "1", "--threshold", "0.5", "--json"])
+    code = main(
+        [
+            "bench",
+            "--model",
+            str(tiny_model_dir),
+            "--data",
+            str(data),
+            "--seq-len",
+            "128",
+            "--n",
+            "2",
+            "--repeats",
+            "1",
+            "--threshold",
+            "0.5",
+            "--json",
+        ]
+    )
     result = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert {"seq_len", "batch_size", "dtype", "n", "hf_ms", "full_ms", "skim_ms", "speedup_vs_hf", "speedup_vs_full",
-            "kept_fraction", "limit_speedup", "f1_hf", "f1_skim", "flops_ratio_padded_512"} <= set(result)
+    assert {
+        "seq_len",
+        "batch_size",
+        "dtype",
+        "n",
+        "hf_ms",
+        "full_ms",
+        "skim_ms",
+        "speedup_vs_hf",
+        "speedup_vs_full",
+        "kept_fraction",
+        "limit_speedup",
+        "f1_hf",
+        "f1_skim",
+        "flops_ratio_padded_512",
+    } <= set(result)
     assert result["seq_len"] == 128 and result["n"] == 2 and result["dtype"] == "float32"
     assert len(result["predictor_auc"]) == 2 and all(a is None or 0 <= a <= 1 for a in result["predictor_auc"])
     assert 0 < result["kept_fraction"] <= 1 and math.isclose(result["limit_speedup"], 1 / result["kept_fraction"])
@@ -188,7 +234,7 @@ def test_inputs_too_short_to_pay_for_a_predictor_are_not_judged(tokenizer, predi
         slow = model(**batch, threshold=0.5, skim=True, predictor=predictor)
     quick = FastSkimReader(model, predictor=predictor)(**batch, threshold=0.5)
     longest = int(lengths.argmax())
-    for i, (a, b) in enumerate(zip(slow.keep_probs, quick.keep_probs)):
+    for a, b in zip(slow.keep_probs, quick.keep_probs):
         assert torch.allclose(a, b, atol=1e-5, equal_nan=True)
         assert all(bool(a[e].isnan().all()) for e in range(len(lengths)) if e != longest)
     assert not bool(slow.keep_probs[0][longest].isnan().all())

@@ -32,8 +32,18 @@ def squad_file(tmp_path, articles: int = 2, paragraphs: int = 6):
         for p in range(paragraphs):
             context = f"Paragraph {p} of {title}. " + f"The {title.lower()} section number {p} has filler words. " * 6
             answer = f"section number {p}"
-            items.append({"context": context, "qas": [{"id": f"{title}-{p}", "question": f"Which section is {p}?",
-                                                       "answers": [{"text": answer, "answer_start": context.index(answer)}]}]})
+            items.append(
+                {
+                    "context": context,
+                    "qas": [
+                        {
+                            "id": f"{title}-{p}",
+                            "question": f"Which section is {p}?",
+                            "answers": [{"text": answer, "answer_start": context.index(answer)}],
+                        }
+                    ],
+                }
+            )
         data.append({"title": title, "paragraphs": items})
     path = tmp_path / "dev.json"
     path.write_text(json.dumps({"version": "1.1", "data": data}))
@@ -51,8 +61,19 @@ def one_error_line(code, out, err):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_answer_json_names_the_predictor_that_judged(capsys, tiny_model_dir, kind):
-    code, out, _ = run(capsys, "answer", "--model", str(tiny_model_dir), "--question", "Where?", "--context", PASSAGE,
-                       "--predictor", kind, "--json")
+    code, out, _ = run(
+        capsys,
+        "answer",
+        "--model",
+        str(tiny_model_dir),
+        "--question",
+        "Where?",
+        "--context",
+        PASSAGE,
+        "--predictor",
+        kind,
+        "--json",
+    )
     record = json.loads(out)
     assert code == 0 and record["predictor"] == kind
     assert PASSAGE[record["start_char"] : record["end_char"]] == record["answer"]
@@ -62,14 +83,28 @@ def test_answer_defaults_to_the_checkpoints_predictor_and_its_threshold(capsys, 
     cfg = tiny_reader.model.config
     for kind in KINDS:
         argv = ["answer", "--model", str(tiny_model_dir), "--question", "Where?", "--context", PASSAGE, "--json"]
-        record = json.loads(run(capsys, *argv, *(["--predictor", kind] if kind != cfg.skim_default_predictor else []))[1])
+        record = json.loads(
+            run(capsys, *argv, *(["--predictor", kind] if kind != cfg.skim_default_predictor else []))[1]
+        )
         assert record["predictor"] == kind and record["threshold"] == cfg.default_threshold(kind)
 
 
 def test_answer_human_output_names_the_predictor(capsys, tiny_model_dir):
-    code, out, _ = run(capsys, "answer", "--model", str(tiny_model_dir), "--question", "Where?", "--context", PASSAGE,
-                       "--predictor", "question")
-    assert code == 0 and out.startswith("Answer: ") and "(question predictor)" in out and "token-layers processed" in out
+    code, out, _ = run(
+        capsys,
+        "answer",
+        "--model",
+        str(tiny_model_dir),
+        "--question",
+        "Where?",
+        "--context",
+        PASSAGE,
+        "--predictor",
+        "question",
+    )
+    assert (
+        code == 0 and out.startswith("Answer: ") and "(question predictor)" in out and "token-layers processed" in out
+    )
 
 
 def test_answer_with_a_kind_the_checkpoint_lacks_is_one_error_line(capsys, diagonal_only_dir):
@@ -83,8 +118,11 @@ def test_answer_with_a_kind_the_checkpoint_lacks_is_one_error_line(capsys, diago
 def test_an_unknown_kind_is_one_error_line(capsys, tiny_model_dir, tmp_path):
     data = squad_file(tmp_path)
     model = ["--model", str(tiny_model_dir)]
-    for argv in (["answer", *model, "--question", "Where?", "--context", PASSAGE], ["eval", *model, "--data", str(data)],
-                 ["bench", *model, "--data", str(data)]):
+    for argv in (
+        ["answer", *model, "--question", "Where?", "--context", PASSAGE],
+        ["eval", *model, "--data", str(data)],
+        ["bench", *model, "--data", str(data)],
+    ):
         one_error_line(*run(capsys, *argv, "--predictor", "oracle"))
 
 
@@ -94,15 +132,29 @@ def test_an_unknown_kind_is_one_error_line(capsys, tiny_model_dir, tmp_path):
 @pytest.mark.parametrize("kind", KINDS)
 def test_eval_json_has_the_predictor(capsys, tiny_model_dir, tiny_reader, tmp_path, kind):
     data = squad_file(tmp_path, articles=1, paragraphs=2)
-    code, out, _ = run(capsys, "eval", "--data", str(data), "--model", str(tiny_model_dir), "--predictor", kind, "--json")
+    code, out, _ = run(
+        capsys, "eval", "--data", str(data), "--model", str(tiny_model_dir), "--predictor", kind, "--json"
+    )
     result = json.loads(out)
     assert code == 0 and result["predictor"] == kind and result["n"] == 2
     assert result["threshold"] == tiny_reader.model.config.default_threshold(kind)
     assert {"exact_match", "f1", "seconds"} <= set(result["full"])
     assert {"exact_match", "f1", "seconds", "kept_fraction", "gold_block_alive"} <= set(result["skim"])
     assert result["speedup"] > 0 and "same_answer" in result
-    code, out, _ = run(capsys, "eval", "--data", str(data), "--model", str(tiny_model_dir), "--predictor", kind,
-                       "--sweep", "0", "0.5", "--json")
+    code, out, _ = run(
+        capsys,
+        "eval",
+        "--data",
+        str(data),
+        "--model",
+        str(tiny_model_dir),
+        "--predictor",
+        kind,
+        "--sweep",
+        "0",
+        "0.5",
+        "--json",
+    )
     swept = json.loads(out)
     assert code == 0 and swept["predictor"] == kind and [p["threshold"] for p in swept["skim"]] == [0.0, 0.5]
 
@@ -120,23 +172,74 @@ def test_eval_rejects_a_missing_kind_before_any_question(capsys, diagonal_only_d
     monkeypatch.setattr(evaluate, "run_questions", no_run)
     data = squad_file(tmp_path)
     for extra in ([], ["--sweep", "0.1", "0.2"]):
-        one_error_line(*run(capsys, "eval", "--data", str(data), "--model", str(diagonal_only_dir),
-                            "--predictor", "question", *extra))
+        one_error_line(
+            *run(
+                capsys,
+                "eval",
+                "--data",
+                str(data),
+                "--model",
+                str(diagonal_only_dir),
+                "--predictor",
+                "question",
+                *extra,
+            )
+        )
 
 
 # --- bench --------------------------------------------------------------------------------------------------
 
-WINDOW_KEYS = {"seq_len", "batch_size", "dtype", "n", "threshold", "threads", "skim_layers", "predictor", "hf_ms",
-               "full_ms", "skim_ms", "speedup_vs_hf", "speedup_vs_full", "kept_fraction", "limit_speedup", "f1_hf",
-               "f1_full", "f1_skim", "skim_padded_ms", "flops_ratio", "flops_ratio_padded_512", "mean_tokens",
-               "predictor_auc", "layer_ms", "predictor_ms", "predictor_cost_fraction", "predictor_ms_by_kind"}
+WINDOW_KEYS = {
+    "seq_len",
+    "batch_size",
+    "dtype",
+    "n",
+    "threshold",
+    "threads",
+    "skim_layers",
+    "predictor",
+    "hf_ms",
+    "full_ms",
+    "skim_ms",
+    "speedup_vs_hf",
+    "speedup_vs_full",
+    "kept_fraction",
+    "limit_speedup",
+    "f1_hf",
+    "f1_full",
+    "f1_skim",
+    "skim_padded_ms",
+    "flops_ratio",
+    "flops_ratio_padded_512",
+    "mean_tokens",
+    "predictor_auc",
+    "layer_ms",
+    "predictor_ms",
+    "predictor_cost_fraction",
+    "predictor_ms_by_kind",
+}
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_bench_json_has_the_predictor(capsys, tiny_model_dir, tmp_path, kind):
     data = squad_file(tmp_path)
-    code, out, _ = run(capsys, "bench", "--model", str(tiny_model_dir), "--data", str(data), "--seq-len", "128", "--n", "2",
-                       "--repeats", "1", "--predictor", kind, "--json")
+    code, out, _ = run(
+        capsys,
+        "bench",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(data),
+        "--seq-len",
+        "128",
+        "--n",
+        "2",
+        "--repeats",
+        "1",
+        "--predictor",
+        kind,
+        "--json",
+    )
     result = json.loads(out)
     assert code == 0 and WINDOW_KEYS <= set(result)
     assert result["predictor"] == kind and result["seq_len"] == 128 and result["n"] == 2
@@ -144,8 +247,23 @@ def test_bench_json_has_the_predictor(capsys, tiny_model_dir, tmp_path, kind):
 
 def test_bench_default_threshold_is_the_predictors(capsys, tiny_model_dir, tiny_reader, tmp_path):
     data = squad_file(tmp_path)
-    code, out, _ = run(capsys, "bench", "--model", str(tiny_model_dir), "--data", str(data), "--seq-len", "128", "--n", "1",
-                       "--repeats", "1", "--predictor", "question", "--json")
+    code, out, _ = run(
+        capsys,
+        "bench",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(data),
+        "--seq-len",
+        "128",
+        "--n",
+        "1",
+        "--repeats",
+        "1",
+        "--predictor",
+        "question",
+        "--json",
+    )
     assert code == 0 and json.loads(out)["threshold"] == tiny_reader.model.config.default_threshold("question")
 
 
@@ -156,8 +274,19 @@ def test_bench_rejects_a_missing_kind_before_loading_the_baseline(capsys, diagon
     monkeypatch.setattr(bench.AutoModelForQuestionAnswering, "from_pretrained", no_load)
     data = squad_file(tmp_path)
     for extra in ([], ["--articles"]):
-        err = one_error_line(*run(capsys, "bench", "--model", str(diagonal_only_dir), "--data", str(data),
-                                  "--predictor", "question", *extra))
+        err = one_error_line(
+            *run(
+                capsys,
+                "bench",
+                "--model",
+                str(diagonal_only_dir),
+                "--data",
+                str(data),
+                "--predictor",
+                "question",
+                *extra,
+            )
+        )
         assert "question" in err
 
 
@@ -167,8 +296,22 @@ ARTICLE_KEYS = WINDOW_KEYS | {"em_hf", "em_full", "em_skim", "mean_windows"}
 @pytest.mark.parametrize("kind", KINDS)
 def test_bench_articles_json_contract(capsys, tiny_model_dir, tmp_path, kind):
     data = squad_file(tmp_path)
-    code, out, err = run(capsys, "bench", "--articles", "--n", "2", "--model", str(tiny_model_dir), "--data", str(data),
-                         "--threshold", "0.5", "--predictor", kind, "--json")
+    code, out, err = run(
+        capsys,
+        "bench",
+        "--articles",
+        "--n",
+        "2",
+        "--model",
+        str(tiny_model_dir),
+        "--data",
+        str(data),
+        "--threshold",
+        "0.5",
+        "--predictor",
+        kind,
+        "--json",
+    )
     assert code == 0, err
     result = json.loads(out)
     assert ARTICLE_KEYS <= set(result)

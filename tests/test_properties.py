@@ -5,9 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-WORDS = st.text(
-    alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12
-)
+WORDS = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), min_size=1, max_size=12)
 PASSAGES = st.lists(WORDS, min_size=1, max_size=120).map(" ".join)
 
 
@@ -40,6 +38,10 @@ def test_blocks_cover_each_window_once_and_answers_match_offsets(tiny_reader, pa
             if offset is None:
                 continue
             inside = block.start_char <= offset[0] and offset[1] <= block.end_char
-            held_before = (before is not None and before.window == block.window
-                           and before.start_char <= offset[0] and offset[1] <= before.end_char)
+            held_before = (
+                before is not None
+                and before.window == block.window
+                and before.start_char <= offset[0]
+                and offset[1] <= before.end_char
+            )
             assert inside or held_before, (offset, block)

@@ -30,7 +30,9 @@ def squad_file(tmp_path):
     paragraphs = [{"context": c, "qas": []} for c in PARAGRAPHS]
     for n, (p, question, answer) in enumerate(QUESTIONS):
         start = PARAGRAPHS[p].index(answer)
-        paragraphs[p]["qas"].append({"id": f"q{n}", "question": question, "answers": [{"text": answer, "answer_start": start}]})
+        paragraphs[p]["qas"].append(
+            {"id": f"q{n}", "question": question, "answers": [{"text": answer, "answer_start": start}]}
+        )
     path = tmp_path / "train.json"
     path.write_text(json.dumps({"version": "1.1", "data": [{"title": "Curie", "paragraphs": paragraphs}]}))
     return path
@@ -38,9 +40,22 @@ def squad_file(tmp_path):
 
 def config(tmp_path, base, **overrides) -> TrainConfig:
     settings = dict(
-        output=str(tmp_path / "out"), scratch=str(tmp_path / "scratch"), data=str(squad_file(tmp_path)), base=str(base),
-        batch_size=3, grad_accum=1, lr=3e-3, predictor_lr=3e-3, warmup=0.0, mixed_precision="no", log_every=1,
-        join_fraction=0.5, max_length=64, stride=16, eval_questions=0, epochs=100,
+        output=str(tmp_path / "out"),
+        scratch=str(tmp_path / "scratch"),
+        data=str(squad_file(tmp_path)),
+        base=str(base),
+        batch_size=3,
+        grad_accum=1,
+        lr=3e-3,
+        predictor_lr=3e-3,
+        warmup=0.0,
+        mixed_precision="no",
+        log_every=1,
+        join_fraction=0.5,
+        max_length=64,
+        stride=16,
+        eval_questions=0,
+        epochs=100,
     )
     settings.update(overrides)
     return TrainConfig(**settings)
@@ -75,7 +90,11 @@ def test_resume_continues_from_the_saved_step(tmp_path, tiny_model_dir):
 
 def test_features_label_the_answer_tokens(tokenizer):
     context = PARAGRAPHS[1]
-    rows = {"question": ["When?"], "context": [context], "answers": [{"text": ["1911"], "answer_start": [context.index("1911")]}]}
+    rows = {
+        "question": ["When?"],
+        "context": [context],
+        "answers": [{"text": ["1911"], "answer_start": [context.index("1911")]}],
+    }
     features = prepare_train_features(rows, tokenizer, max_length=64, stride=16)
     start, end = features["start_positions"][0], features["end_positions"][0]
     assert tokenizer.decode(features["input_ids"][0][start : end + 1]) == "1911"
@@ -84,8 +103,15 @@ def test_features_label_the_answer_tokens(tokenizer):
 def curie_rows() -> list[dict]:
     rows = []
     for p, question, answer in QUESTIONS:
-        rows.append({"id": question, "title": "Curie", "context": PARAGRAPHS[p], "question": question,
-                     "answers": {"text": [answer], "answer_start": [PARAGRAPHS[p].index(answer)]}})
+        rows.append(
+            {
+                "id": question,
+                "title": "Curie",
+                "context": PARAGRAPHS[p],
+                "question": question,
+                "answers": {"text": [answer], "answer_start": [PARAGRAPHS[p].index(answer)]},
+            }
+        )
     return rows
 
 
@@ -129,12 +155,22 @@ def test_adding_question_predictors_to_a_paper_only_model_trains_only_them(tmp_p
     base = tmp_path / "paper-only"
     tiny_model(skim_predictor_kinds=["diagonal"]).save_pretrained(base)
     tokenizer.save_pretrained(base)
-    output = train(config(tmp_path, base, max_steps=3, predictors_only=True, predictor_kinds=["diagonal", "question"],
-                          train_kinds=["question"]))
+    output = train(
+        config(
+            tmp_path,
+            base,
+            max_steps=3,
+            predictors_only=True,
+            predictor_kinds=["diagonal", "question"],
+            train_kinds=["question"],
+        )
+    )
     before, after = load_file(base / "model.safetensors"), load_file(output / "model.safetensors")
     assert not any(k.startswith("question_predictors") for k in before)
     assert any(k.startswith("question_predictors") for k in after)
-    assert all(torch.equal(after[k], before[k].to(after[k].dtype)) for k in before if not k.endswith("num_batches_tracked"))
+    assert all(
+        torch.equal(after[k], before[k].to(after[k].dtype)) for k in before if not k.endswith("num_batches_tracked")
+    )
     loaded = json.loads((output / "config.json").read_text())
     assert loaded["skim_predictor_kinds"] == ["diagonal", "question"] and loaded["skim_default_predictor"] == "question"
 

@@ -54,7 +54,9 @@ try:
         trace = read(reader, model_path(), ss.question, ss.passage, threshold, True, "", layers, kind)
         full = read(reader, model_path(), ss.question, ss.passage, 0.0, False) if ss.compare else None
         # Timed like the full run (no attention copied out): the card's speed-up compares like with like.
-        timed = read(reader, model_path(), ss.question, ss.passage, threshold, True, "none", layers, kind) if full else None
+        timed = (
+            read(reader, model_path(), ss.question, ss.passage, threshold, True, "none", layers, kind) if full else None
+        )
         other = None
         if checkpoint.reader is not None and not checkpoint.reader.model.has_predictors:
             # A plain QA checkpoint cannot skim: it answers at full length (the comparison says so in one line).
@@ -63,8 +65,17 @@ try:
             cfg = checkpoint.reader.model.config
             other_kind = chosen_predictor(cfg)  # a checkpoint without the sidebar's kind: its own default, and
             other_threshold = threshold if other_kind == kind else cfg.default_threshold(other_kind)  # its threshold
-            other = read(checkpoint.reader, checkpoint.key, ss.question, ss.passage, other_threshold, True, "none",
-                         chosen_skim_layers(cfg), other_kind)
+            other = read(
+                checkpoint.reader,
+                checkpoint.key,
+                ss.question,
+                ss.passage,
+                other_threshold,
+                True,
+                "none",
+                chosen_skim_layers(cfg),
+                other_kind,
+            )
 except InputError as err:
     st.error(str(err))
     st.stop()

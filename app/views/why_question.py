@@ -84,8 +84,10 @@ def render_features(trace: SkimTrace, layer: int, block: int) -> None:
     table = predictor_features(trace, layer, block)
     st.markdown("**The predictor's inputs, per head**")
     if table is None:
-        st.caption("This layer did not judge the block (no predictor here, or not chosen to skim), or the run kept "
-                   "only the mean over heads.")
+        st.caption(
+            "This layer did not judge the block (no predictor here, or not chosen to skim), or the run kept "
+            "only the mean over heads."
+        )
         return
     formats = {name: st.column_config.NumberColumn(format="%.4f") for name in FEATURE_NAMES}
     formats |= {f"{n} vs typical": st.column_config.NumberColumn(format="%.2f×") for n in FEATURE_NAMES}
