@@ -38,7 +38,7 @@ def block_margins(model, tokenizer, rows: list[dict], max_length: int = 384, str
         for window in make_windows(tokenizer, question, row["context"], max_length, stride):
             if not _holds(window, start, end):
                 continue
-            out = fast(**_batch([window]), threshold=0.0)
+            out = fast(**{k: v.to(model.device) for k, v in _batch([window]).items()}, threshold=0.0)
             answer = gold_blocks(window, start, end, bs)
             for layer, probs in enumerate(out.keep_probs):
                 for block, p in enumerate(probs[0].tolist()):

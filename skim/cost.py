@@ -15,7 +15,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from .fast import FastSkimReader
+from .fast import FastSkimReader, attention_with_lse
 from .predictors import passage_row_blocks, question_features, question_slots
 
 
@@ -26,7 +26,7 @@ def _layer(fast: FastSkimReader, hidden, inputs, kind: str | None) -> torch.Tens
     if kind is None:
         context = F.scaled_dot_product_attention(q, k, v, scale=fast.scale)
     else:
-        context, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, scale=fast.scale)
+        context, lse = attention_with_lse(q, k, v, None, fast.scale)
         length = hidden.shape[1]
         token_type_ids = inputs["token_type_ids"]
         padded = -length % bs + length

@@ -191,9 +191,7 @@ class FastSkimReader:
             long_enough = valid.sum(1) >= self.min_tokens  # (B,) inputs that can still pay for a predictor
             judging = skim and i in predictors and bool(long_enough.any())
             if judging:
-                context, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-                    q, k, v, attn_mask=None if mask is None else _additive(mask, q.dtype), scale=self.scale
-                )
+                context, lse = attention_with_lse(q, k, v, mask, self.scale)
                 scored = scorable & alive & long_enough[:, None]  # see `skim_min_tokens`
                 if bool(scored.any()):
                     if predictors[i].reads == "question":
@@ -274,6 +272,25 @@ class FastSkimReader:
         scores = torch.matmul(q_sq, k_sq.transpose(-1, -2)) * self.scale - lse_sq[..., None]
         both = present[:, None, :, None] & present[:, None, None, :]
         return scores.exp().masked_fill(~both, 0.0).to(q.dtype)
+
+
+def attention_with_lse(q, k, v, mask: torch.Tensor | None, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention output `(B, H, T, dh)` and each row's log-sum-exp `(B, H, T)` (the predictors' input). On the CPU
+    the flash-attention kernel returns both at once; elsewhere (a GPU running the training's quick eval) the
+    scores are formed explicitly, which costs the T×T map that a GPU can afford."""
+    additive = None if mask is None else _additive(mask, q.dtype)
+    if q.device.type == "cpu":
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(q, k, v, attn_mask=additive, scale=scale)
+    return explicit_attention_with_lse(q, k, v, additive, scale)
+
+
+def explicit_attention_with_lse(q, k, v, additive: torch.Tensor | None, scale: float):
+    """`attention_with_lse` from the full score map, on any device."""
+    scores = torch.matmul(q, k.transpose(-1, -2)) * scale
+    if additive is not None:
+        scores = scores + additive
+    lse = torch.logsumexp(scores.float(), -1)
+    return torch.matmul((scores.float() - lse[..., None]).exp().to(v.dtype), v), lse.to(q.dtype)
 
 
 def _additive(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:

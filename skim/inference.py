@@ -233,7 +233,7 @@ class Reader:
             t = time.perf_counter()
             with self.lock, torch.inference_mode():
                 out = self.model(
-                    **window.tensors(),
+                    **window.tensors(self.model.device),
                     threshold=threshold,
                     skim=skim,
                     output_attentions=True,
@@ -255,7 +255,8 @@ class Reader:
             chunk = windows[at : at + WINDOWS_PER_FORWARD]
             t = time.perf_counter()
             with self.lock, torch.inference_mode():
-                out = fast(**batch_windows(chunk), threshold=threshold, skim=skim, layers=skim_layers)
+                inputs = {k: v.to(self.model.device) for k, v in batch_windows(chunk).items()}
+                out = fast(**inputs, threshold=threshold, skim=skim, layers=skim_layers)
             ms = (time.perf_counter() - t) * 1000
             for b, window in enumerate(chunk):
                 n = len(window.input_ids)

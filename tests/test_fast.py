@@ -250,3 +250,17 @@ def test_predictor_cost_times_every_kind_against_a_layer(tokenizer):
     cost = predictor_cost(tiny_model(), [{k: v[:1] for k, v in inputs.items()}], repeats=2)
     assert set(cost["predictor_ms"]) == set(cost["predictor_cost_fraction"]) == {"diagonal", "question"}
     assert cost["layer_ms"] > 0
+
+
+def test_attention_off_the_cpu_gives_the_flash_kernels_output_and_log_sum_exp():
+    """A GPU has no CPU flash kernel: the explicit path it takes must give the same output and log-sum-exp."""
+    from skim.fast import _additive, attention_with_lse, explicit_attention_with_lse
+
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(2, 3, 20, 8) for _ in range(3))
+    mask = torch.ones(2, 1, 1, 20, dtype=torch.bool)
+    mask[1, ..., 15:] = False
+    context, lse = attention_with_lse(q, k, v, mask, 0.3)  # the CPU kernel
+    got_context, got_lse = explicit_attention_with_lse(q, k, v, _additive(mask, q.dtype), 0.3)
+    assert torch.allclose(got_context[:, :, :15], context[:, :, :15], atol=1e-5)
+    assert torch.allclose(got_lse[:, :, :15], lse[:, :, :15], atol=1e-5)
