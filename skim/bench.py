@@ -441,6 +441,9 @@ def _run_article_bench(
     )
     n_windows = sum(len(item["windows"]) for item in items)
     layers = cfg.num_hidden_layers
+    windows = [w for item in items for w in item["windows"]][:COST_INPUTS]  # an article's windows are mostly full
+    with autocast:
+        cost = predictor_cost(fast.model, [_batch([w]) for w in windows])
     results = []
     for t in thresholds:
         hf_ms, full_ms, skim_ms = (statistics.mean(times[k]) for k in ("hf", "full", f"skim@{t}"))
@@ -476,6 +479,10 @@ def _run_article_bench(
                 "mean_tokens": tokens[t][1] / layers / len(items),
                 "mean_windows": n_windows / len(items),
                 "predictor_auc": auc,
+                "layer_ms": cost["layer_ms"],
+                "predictor_ms": cost["predictor_ms"][fast.kind],
+                "predictor_cost_fraction": cost["predictor_cost_fraction"][fast.kind],
+                "predictor_ms_by_kind": cost["predictor_ms"],
             }
         )
     return results
