@@ -120,6 +120,9 @@ def question_features(
     each as a log and as that log minus its mean over the input's scored blocks (so that a long passage, which
     spreads attention thinner, reads like a short one); then the block's share of passage tokens.
     """
+    if torch.is_autocast_enabled(to_rows.device.type):  # sums of many small masses: float32, whatever autocast says
+        with torch.autocast(to_rows.device.type, enabled=False):
+            return question_features(to_rows.float(), from_rows.float(), question, row_block, scored, block_size)
     batch, heads, slots, length = to_rows.shape
     num_blocks = scored.shape[1]
     # Block membership as a one-hot (B, T, nb) matrix: the sums over a block's rows are then matmuls, which beat

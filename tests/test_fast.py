@@ -264,3 +264,19 @@ def test_attention_off_the_cpu_gives_the_flash_kernels_output_and_log_sum_exp():
     got_context, got_lse = explicit_attention_with_lse(q, k, v, _additive(mask, q.dtype), 0.3)
     assert torch.allclose(got_context[:, :, :15], context[:, :, :15], atol=1e-5)
     assert torch.allclose(got_lse[:, :, :15], lse[:, :, :15], atol=1e-5)
+
+
+def test_question_features_under_bf16_autocast_are_the_float32_ones():
+    """Training runs under bf16 autocast: the attention masses must still be summed in float32 (a DistilBERT
+    predictors-only run failed with a dtype mismatch in the block sums)."""
+    from skim.predictors import question_features
+
+    torch.manual_seed(0)
+    to_rows, from_rows = torch.rand(1, 2, 3, 16), torch.rand(1, 2, 16, 3)
+    question = torch.ones(1, 3, dtype=torch.bool)
+    row_block = torch.tensor([[4, 4, 4, 4, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 3, 3]])
+    scored = torch.ones(1, 4, dtype=torch.bool)
+    expected = question_features(to_rows, from_rows, question, row_block, scored, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = question_features(to_rows, from_rows, question, row_block, scored, 4)
+    assert got.dtype == torch.float32 and torch.allclose(got, expected)
