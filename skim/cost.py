@@ -40,7 +40,7 @@ def _layer(fast: FastSkimReader, hidden, inputs, kind: str | None) -> torch.Tens
             row_block = passage_row_blocks(positions, torch.ones_like(positions, dtype=torch.bool), in_context, bs)
             predictor.keep_prob(question_features(to_rows, from_rows, question, row_block, scored, bs)[scored])
         else:
-            predictor.keep_prob(fast._diagonal_squares(q, k, lse, scored, in_context | True, None))
+            predictor.keep_prob(fast._diagonal_squares(q, k, lse, scored, torch.ones_like(in_context), None))
     return layer.feed_forward(layer.attention_output(context, hidden, None), None)
 
 

@@ -91,8 +91,8 @@ class TrainState:
             setattr(self, key, value)
 
 
-PREDICTOR_PREFIXES = ("skim_predictors", "question_predictors")
 PREDICTOR_PREFIXES_BY_KIND = {"diagonal": "skim_predictors", "question": "question_predictors"}
+PREDICTOR_PREFIXES = tuple(PREDICTOR_PREFIXES_BY_KIND.values())
 
 
 def hold_out_articles(rows, questions: int):
@@ -193,23 +193,18 @@ def train(cfg: TrainConfig) -> Path:
         sampler=LengthGroupedSampler(cfg.batch_size, lengths=lengths, generator=generator),
         collate_fn=lambda batch: collate(batch, model.config.skim_block_size),
     )
-    predictor_params = [p for n, p in model.named_parameters() if n.startswith(PREDICTOR_PREFIXES)]
+    # Predictor kinds that do not learn (`--train-kinds`), e.g. the paper's when question predictors are added.
+    kinds = model.config.predictor_kinds
+    frozen_kinds = set(kinds) - set(cfg.train_kinds or kinds)
+    frozen = tuple(PREDICTOR_PREFIXES_BY_KIND[k] + "." for k in frozen_kinds)
     encoder_params = [p for n, p in model.named_parameters() if not n.startswith(PREDICTOR_PREFIXES)]
     if cfg.predictors_only:  # no gradient reaches the encoder, so its backward pass is never built
         for param in encoder_params:
             param.requires_grad_(False)
-    if cfg.train_kinds:  # e.g. add question predictors to a model whose paper predictors are already trained
-        frozen = tuple(
-            PREDICTOR_PREFIXES_BY_KIND[k] + "." for k in set(model.config.predictor_kinds) - set(cfg.train_kinds)
-        )
-        predictor_params = [
-            p
-            for n, p in model.named_parameters()
-            if n.startswith(PREDICTOR_PREFIXES) and not (frozen and n.startswith(frozen))
-        ]
-        for name, param in model.named_parameters():
-            if frozen and name.startswith(frozen):
-                param.requires_grad_(False)
+    for name, param in model.named_parameters():
+        if frozen and name.startswith(frozen):
+            param.requires_grad_(False)
+    predictor_params = [p for n, p in model.named_parameters() if n.startswith(PREDICTOR_PREFIXES) and p.requires_grad]
     groups = [{"params": predictor_params, "lr": cfg.predictor_lr}]
     if not cfg.predictors_only:
         groups.insert(0, {"params": encoder_params, "lr": cfg.lr})
@@ -263,7 +258,7 @@ def train(cfg: TrainConfig) -> Path:
         model.train()
         if cfg.predictors_only:
             unwrapped.base_model.eval()  # the encoder, whatever its architecture (`base_model_prefix`)
-        for kind in set(unwrapped.config.predictor_kinds) - set(cfg.train_kinds or unwrapped.config.predictor_kinds):
+        for kind in frozen_kinds:
             getattr(unwrapped, PREDICTOR_PREFIXES_BY_KIND[kind]).eval()
 
     training_modes()
