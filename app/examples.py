@@ -18,10 +18,12 @@ class Example:
     answer: str | None
     kind: str
     source: str
+    opening: bool = False  # the example the app opens on (first in the picker)
 
 
 def load_examples(directory: Path = EXAMPLES_DIR) -> list[Example]:
-    """Every `*.json` example in `directory`, sorted by file name (the first is the app's opening example)."""
+    """Every `*.json` example in `directory`, sorted by file name, except that the one marked `"opening": true`
+    comes first: the app opens on it. (File names are the `?example=` keys of shared links, so they stay put.)"""
     examples = []
     for path in sorted(directory.glob("*.json")):
         d = json.loads(path.read_text(encoding="utf-8"))
@@ -34,6 +36,7 @@ def load_examples(directory: Path = EXAMPLES_DIR) -> list[Example]:
                 answer=d.get("answer"),
                 kind=d.get("kind", ""),
                 source=d.get("source", ""),
+                opening=bool(d.get("opening", False)),
             )
         )
-    return examples
+    return sorted(examples, key=lambda e: not e.opening)  # stable: the rest keep their file-name order

@@ -76,9 +76,11 @@ def question_figure(trace: SkimTrace, read: QuestionRead, block: int) -> go.Figu
         rows=1,
         cols=2,
         shared_yaxes=True,
-        horizontal_spacing=0.03,
-        subplot_titles=["question token → block token", "block token → question token"],
+        horizontal_spacing=0.06,
+        # short titles: in a half-width column the long ones ran into each other (the caption says the rest)
+        subplot_titles=["question → block", "block → question"],
     )
+    fig.update_annotations(font_size=12)
     hovers = (
         "question %{y} → block %{x}<br>attention %{z:.3f}<extra></extra>",
         "block %{x} → question %{y}<br>attention %{z:.3f}<extra></extra>",

@@ -7,7 +7,7 @@ timed input is a `seq_len`-token window that holds the answer: the long-input ca
 `native=True` uses the gold paragraph alone, unpadded (most SQuAD paragraphs fit one window). `articles=True`
 asks each question of its whole article, read as the Reader reads it: 384-token windows with a 128-token
 stride, up to 16 windows per forward; a question's time is the forwards of all its windows, its answer the best
-span across them.
+span across them (`skim/bench_articles.py`). The Pareto plot of a sweep is in `skim/bench_figures.py`.
 
 Times are the median over `repeats` of one forward call (tokenising and span decoding excluded), averaged over
 the batches; the three models are timed in turn on each batch so that machine noise hits all of them alike.
@@ -16,7 +16,6 @@ the batches; the three models are timed in turn on each batch so that machine no
 from __future__ import annotations
 
 import bisect
-import logging
 import math
 import statistics
 import time
@@ -27,14 +26,16 @@ import torch
 from tqdm.auto import tqdm
 from transformers import AutoModelForQuestionAnswering
 
+from .bench_figures import PAPER_FLOPS_SPEEDUP as PAPER_FLOPS_SPEEDUP
+from .bench_figures import pareto_figure as pareto_figure
+from .bench_figures import write_figure as write_figure
+from .bench_figures import write_pareto as write_pareto
 from .cost import predictor_cost
 from .data import article_paragraphs, lengthen
 from .fast import FastSkimReader
-from .inference import DEFAULT_MODEL, WINDOWS_PER_FORWARD, batch_windows, load_model
-from .metrics import best_over_truths, exact_match, f1_score
-from .qa import InputError, Window, best_spans, make_windows, truncate_question
-
-logger = logging.getLogger(__name__)
+from .inference import DEFAULT_MODEL, batch_windows, load_model
+from .metrics import best_over_truths, f1_score
+from .qa import InputError, Window, best_spans, make_windows
 
 
 def bench_inputs(tokenizer, rows: list[dict], seq_len: int, n: int, native: bool = False) -> list[dict]:
@@ -58,51 +59,6 @@ def bench_inputs(tokenizer, rows: list[dict], seq_len: int, n: int, native: bool
         if len(inputs) == n:
             break
     return inputs
-
-
-def article_inputs(tokenizer, rows: list[dict], n: int, max_length: int = 384, stride: int = 128) -> list[dict]:
-    """`n` questions spread evenly over `rows` (as `bench_inputs`), each asked of its whole article: all paragraphs
-    of its title in order, joined with a blank line, in the Reader's windows (question cut to 64 tokens):
-    `{"windows": [Window, ...], "context": str, "answers": [...], "span": (start, end) characters or None}`."""
-    paragraphs = article_paragraphs([r["title"] for r in rows], [r["context"] for r in rows])
-    step = max(1, len(rows) // n)
-    inputs = []
-    for row in rows[::step]:
-        article = paragraphs[row["title"]]
-        context = "\n\n".join(article)
-        offset = sum(len(p) + 2 for p in article[: article.index(row["context"])])
-        answers, starts = row["answers"]["text"], row["answers"]["answer_start"]
-        span = (offset + starts[0], offset + starts[0] + len(answers[0])) if starts and answers else None
-        try:
-            question = truncate_question(tokenizer, row["question"])[0]
-            windows = make_windows(tokenizer, question, context, max_length, stride)
-        except InputError:  # an empty question, or an article past the Reader's length limit
-            continue
-        inputs.append({"windows": windows, "context": context, "answers": answers, "span": span})
-        if len(inputs) == n:
-            break
-    return inputs
-
-
-def window_chunks(windows: list[Window]) -> list[dict[str, torch.Tensor]]:
-    """A passage's windows as the Reader's fast path batches them: up to `WINDOWS_PER_FORWARD` per forward."""
-    return [batch_windows(windows[i : i + WINDOWS_PER_FORWARD]) for i in range(0, len(windows), WINDOWS_PER_FORWARD)]
-
-
-def article_answer(outputs: list, item: dict) -> str:
-    """The best span across all of an article item's windows by start + end logit (as the Reader picks it; the
-    first window wins a tie); `outputs` are the forwards of `window_chunks(item["windows"])`, in order."""
-    windows = iter(item["windows"])
-    best, text = None, ""
-    for out in outputs:
-        for b in range(out.start_logits.shape[0]):
-            window = next(windows)
-            n = len(window.input_ids)
-            spans = best_spans(out.start_logits[b, :n].float(), out.end_logits[b, :n].float(), window.offsets, 30, 1)
-            if spans and (best is None or spans[0].logit > best.logit):
-                best = spans[0]
-                text = item["context"][window.offsets[best.start_token][0] : window.offsets[best.end_token][1]]
-    return text
 
 
 def _ffn_width(cfg) -> int:
@@ -163,21 +119,28 @@ def gold_blocks(window: Window, start: int, end: int, block_size: int) -> set[in
     return {t // block_size for t, o in enumerate(window.offsets) if o is not None and o[0] < end and o[1] > start}
 
 
+def block_scores(fast: FastSkimReader, items, score=None) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+    """Per layer, the P(keep) (through `score`, if given) of every block that layer scores, over bench `items`
+    (`{"window": Window, "span": (start, end)}`, any iterable), each window alone at threshold 0 on the model's
+    device: `(answer blocks' scores, other blocks' scores)`, both `{layer: [...]}`."""
+    gold: dict[int, list[float]] = defaultdict(list)
+    other: dict[int, list[float]] = defaultdict(list)
+    for item in items:
+        window, (start, end) = item["window"], item["span"]
+        out = fast(**{k: v.to(fast.model.device) for k, v in _batch([window]).items()}, threshold=0.0)
+        answer = gold_blocks(window, start, end, fast.block_size)
+        for layer, probs in enumerate(out.keep_probs):
+            for block, p in enumerate(probs[0].tolist()):
+                if not math.isnan(p):
+                    (gold if block in answer else other)[layer].append(p if score is None else score(p))
+    return gold, other
+
+
 def predictor_auc(fast: FastSkimReader, items: list[dict]) -> list[float | None]:
     """Per layer, how well P(keep) ranks the gold answer's block above the other blocks of the same inputs
     (ROC AUC: 1 = perfect, 0.5 = chance), every block scored at every layer (threshold 0, untimed). A layer
     can only skim safely where this is high; it says where the speed-up is lost."""
-    bs = fast.block_size
-    gold_probs: dict[int, list[float]] = defaultdict(list)
-    other_probs: dict[int, list[float]] = defaultdict(list)
-    for item in items:
-        window, (start, end) = item["window"], item["span"]
-        out = fast(**_batch([window]), threshold=0.0)
-        gold = gold_blocks(window, start, end, bs)
-        for layer, probs in enumerate(out.keep_probs):
-            for block, p in enumerate(probs[0].tolist()):
-                if not math.isnan(p):
-                    (gold_probs if block in gold else other_probs)[layer].append(p)
+    gold_probs, other_probs = block_scores(fast, items)
     return [
         _auc(gold_probs[i], other_probs[i]) if gold_probs[i] and other_probs[i] else None
         for i in range(len(fast.layers))
@@ -283,6 +246,10 @@ def flops(tokens_in: list[int], tokens_out: list[int], hidden: int, intermediate
 
 
 COST_INPUTS = 10  # inputs on which one layer is timed with and without each predictor kind (skim/cost.py)
+SWEEP_THRESHOLDS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+# The question kind's calibrated threshold t loses about t of the answer blocks per layer: its useful range is near 0.
+QUESTION_SWEEP_THRESHOLDS = [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3]
+SWEEP_THRESHOLDS_BY_KIND = {"diagonal": SWEEP_THRESHOLDS, "question": QUESTION_SWEEP_THRESHOLDS}
 
 
 def run_bench(
@@ -316,7 +283,9 @@ def run_bench(
     hf = AutoModelForQuestionAnswering.from_pretrained(str(model_dir or DEFAULT_MODEL), attn_implementation="sdpa")
     hf.eval()
     if articles:
-        return _run_article_bench(model, tokenizer, fast, hf, rows, n, thresholds, dtype, repeats)
+        from .bench_articles import run_article_bench  # which imports this module's helpers
+
+        return run_article_bench(model, tokenizer, fast, hf, rows, n, thresholds, dtype, repeats)
     items = bench_inputs(tokenizer, rows, seq_len, n, native)
     batches = [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16" else nullcontext()
@@ -347,231 +316,91 @@ def run_bench(
     auc = predictor_auc(fast, items)
     with autocast:
         cost = predictor_cost(model, [_batch([item["window"]]) for item in items[:COST_INPUTS]])
-    results = []
-    for t in thresholds:
-        hf_ms, full_ms, skim_ms = (statistics.mean(times[k]) for k in ("hf", "full", f"skim@{t}"))
-        kept = tokens[t][0] / tokens[t][1]
-        results.append(
-            {
-                "seq_len": "native" if native else seq_len,
-                "batch_size": batch_size,
-                "dtype": dtype,
-                "n": len(items),
-                "threshold": t,
-                "threads": torch.get_num_threads(),
-                "skim_layers": sorted(fast.predictors),
-                "predictor": predictor,
-                "hf_ms": hf_ms,
-                "full_ms": full_ms,
-                "skim_ms": skim_ms,
-                "speedup_vs_hf": hf_ms / skim_ms,
-                "speedup_vs_full": full_ms / skim_ms,
-                "kept_fraction": kept,
-                "limit_speedup": 1 / kept,
-                "f1_hf": 100 * statistics.mean(f1s["hf"]),
-                "f1_full": 100 * statistics.mean(f1s["full"]),
-                "f1_skim": 100 * statistics.mean(f1s[f"skim@{t}"]),
-                "skim_padded_ms": statistics.mean(times[f"padded@{t}"]) if batch_size > 1 else None,
-                "flops_ratio": flop_sums[t][1] / flop_sums[t][0],
-                "flops_ratio_padded_512": flops(
-                    [512] * cfg.num_hidden_layers, [512] * cfg.num_hidden_layers, cfg.hidden_size, _ffn_width(cfg)
-                )
-                * len(items)
-                / flop_sums[t][2],
-                "mean_tokens": tokens[t][1] / cfg.num_hidden_layers / len(items),
-                "predictor_auc": auc,
-                "layer_ms": cost["layer_ms"],
-                "predictor_ms": cost["predictor_ms"][predictor],
-                "predictor_cost_fraction": cost["predictor_cost_fraction"][predictor],
-                "predictor_ms_by_kind": cost["predictor_ms"],
-            }
+    return [
+        result_record(
+            fast,
+            t,
+            seq_len="native" if native else seq_len,
+            batch_size=batch_size,
+            dtype=dtype,
+            n=len(items),
+            times=times,
+            scores={"f1": f1s},
+            tokens=tokens[t],
+            flop_sums=flop_sums[t],
+            inputs=len(items),
+            auc=auc,
+            cost=cost,
+            padded=batch_size > 1,
         )
-    return results
+        for t in thresholds
+    ]
 
 
-def _run_article_bench(
-    model,
-    tokenizer,
+def result_record(
     fast: FastSkimReader,
-    hf,
-    rows: list[dict],
-    n: int,
-    thresholds: list[float],
+    threshold: float,
+    *,
+    seq_len: int | str,
+    batch_size: int,
     dtype: str,
-    repeats: int,
-) -> list[dict]:
-    """`run_bench(articles=True)`: every question against its whole article, the runners taking turns per question
-    (`time_runners`) over all of its windows' forwards; EM/F1 of the best span across windows."""
-    cfg = model.config
-    max_length = min(384, cfg.max_position_embeddings)  # the Reader's windows
-    items = article_inputs(tokenizer, rows, n, max_length, 128)
-    if not items:
-        raise InputError(
-            "no question could be asked of its article (empty questions, or articles over the length limit)"
-        )
-    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if dtype == "bfloat16" else nullcontext()
-    runners = {
-        "hf": lambda chunks: [hf(**hf_inputs(model, c)) for c in chunks],
-        "full": lambda chunks: [fast(**c, skim=False) for c in chunks],
+    n: int,
+    times: dict[str, list[float]],
+    scores: dict[str, dict[str, list[float]]],
+    tokens: list[int],
+    flop_sums: list[float],
+    inputs: int,
+    auc: list[float | None],
+    cost: dict,
+    padded: bool = False,
+    mean_windows: float | None = None,
+) -> dict:
+    """One threshold's result dict (the CLI's JSON keys), shared by both modes: `times` are each runner's ms ("hf",
+    "full", "skim@t", and "padded@t" if `padded`); `scores` each metric's per-runner scores ("f1"; the article mode
+    adds "em"), 0-1 per question; `tokens` and `flop_sums` this threshold's `_count_work` sums over `inputs`
+    forwarded inputs (windows) for `n` questions; `mean_windows` only in the article mode."""
+    cfg = fast.model.config
+    layers, skim = cfg.num_hidden_layers, f"skim@{threshold}"
+    hf_ms, full_ms, skim_ms = (statistics.mean(times[k]) for k in ("hf", "full", skim))
+    kept = tokens[0] / tokens[1]
+    record = {
+        "seq_len": seq_len,
+        "batch_size": batch_size,
+        "dtype": dtype,
+        "n": n,
+        "threshold": threshold,
+        "threads": torch.get_num_threads(),
+        "skim_layers": sorted(fast.predictors),
+        "predictor": fast.kind,
+        "hf_ms": hf_ms,
+        "full_ms": full_ms,
+        "skim_ms": skim_ms,
+        "speedup_vs_hf": hf_ms / skim_ms,
+        "speedup_vs_full": full_ms / skim_ms,
+        "kept_fraction": kept,
+        "limit_speedup": 1 / kept,
     }
-    for t in thresholds:
-        runners[f"skim@{t}"] = lambda chunks, t=t: [fast(**c, threshold=t) for c in chunks]
-
-    times: dict[str, list[float]] = defaultdict(list)
-    ems: dict[str, list[float]] = defaultdict(list)
-    f1s: dict[str, list[float]] = defaultdict(list)
-    tokens = {t: [0, 0] for t in thresholds}  # token-layers processed, token-layers in the full model
-    flop_sums = {t: [0.0, 0.0, 0.0] for t in thresholds}  # skim, full (unpadded), skim with padding to 512
-    with torch.inference_mode(), autocast:
-        for item in tqdm(items, desc=f"bench articles {dtype}", unit="question"):
-            chunks = window_chunks(item["windows"])  # tokenised and batched before any clock starts
-            medians, outputs = time_runners(runners, chunks, repeats)
-            for name, outs in outputs.items():
-                times[name].append(medians[name])
-                text = article_answer(outs, item)
-                ems[name].append(best_over_truths(exact_match, text, item["answers"]))
-                f1s[name].append(best_over_truths(f1_score, text, item["answers"]))
-                if name.startswith("skim@"):
-                    for out, chunk in zip(outs, chunks):
-                        _count_work(out, chunk, cfg, tokens[float(name[5:])], flop_sums[float(name[5:])])
-
-    # Every window of the article, the answer's blocks against all the others (untimed).
-    auc = predictor_auc(
-        fast, [{"window": w, "span": item["span"]} for item in items if item["span"] for w in item["windows"]]
+    for metric, values in scores.items():  # em_hf, em_full, em_skim, f1_hf, f1_full, f1_skim
+        for run, name in (("hf", "hf"), ("full", "full"), ("skim", skim)):
+            record[f"{metric}_{run}"] = 100 * statistics.mean(values[name])
+    padded_512 = flops([512] * layers, [512] * layers, cfg.hidden_size, _ffn_width(cfg))  # the paper's inputs
+    record.update(
+        {
+            "skim_padded_ms": statistics.mean(times[f"padded@{threshold}"]) if padded else None,
+            "flops_ratio": flop_sums[1] / flop_sums[0],
+            "flops_ratio_padded_512": padded_512 * inputs / flop_sums[2],
+            "mean_tokens": tokens[1] / layers / n,
+        }
     )
-    n_windows = sum(len(item["windows"]) for item in items)
-    layers = cfg.num_hidden_layers
-    windows = [w for item in items for w in item["windows"]][:COST_INPUTS]  # an article's windows are mostly full
-    with autocast:
-        cost = predictor_cost(fast.model, [_batch([w]) for w in windows])
-    results = []
-    for t in thresholds:
-        hf_ms, full_ms, skim_ms = (statistics.mean(times[k]) for k in ("hf", "full", f"skim@{t}"))
-        kept = tokens[t][0] / tokens[t][1]
-        results.append(
-            {
-                "seq_len": "articles",
-                "batch_size": WINDOWS_PER_FORWARD,  # windows per forward, at most
-                "dtype": dtype,
-                "n": len(items),
-                "threshold": t,
-                "threads": torch.get_num_threads(),
-                "skim_layers": sorted(fast.predictors),
-                "predictor": fast.kind,
-                "hf_ms": hf_ms,
-                "full_ms": full_ms,
-                "skim_ms": skim_ms,
-                "speedup_vs_hf": hf_ms / skim_ms,
-                "speedup_vs_full": full_ms / skim_ms,
-                "kept_fraction": kept,
-                "limit_speedup": 1 / kept,
-                "em_hf": 100 * statistics.mean(ems["hf"]),
-                "em_full": 100 * statistics.mean(ems["full"]),
-                "em_skim": 100 * statistics.mean(ems[f"skim@{t}"]),
-                "f1_hf": 100 * statistics.mean(f1s["hf"]),
-                "f1_full": 100 * statistics.mean(f1s["full"]),
-                "f1_skim": 100 * statistics.mean(f1s[f"skim@{t}"]),
-                "skim_padded_ms": None,
-                "flops_ratio": flop_sums[t][1] / flop_sums[t][0],
-                "flops_ratio_padded_512": flops([512] * layers, [512] * layers, cfg.hidden_size, _ffn_width(cfg))
-                * n_windows
-                / flop_sums[t][2],
-                "mean_tokens": tokens[t][1] / layers / len(items),
-                "mean_windows": n_windows / len(items),
-                "predictor_auc": auc,
-                "layer_ms": cost["layer_ms"],
-                "predictor_ms": cost["predictor_ms"][fast.kind],
-                "predictor_cost_fraction": cost["predictor_cost_fraction"][fast.kind],
-                "predictor_ms_by_kind": cost["predictor_ms"],
-            }
-        )
-    return results
-
-
-SWEEP_THRESHOLDS = [0.0, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
-# The question kind's calibrated threshold t loses about t of the answer blocks per layer: its useful range is near 0.
-QUESTION_SWEEP_THRESHOLDS = [0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3]
-SWEEP_THRESHOLDS_BY_KIND = {"diagonal": SWEEP_THRESHOLDS, "question": QUESTION_SWEEP_THRESHOLDS}
-PAPER_FLOPS_SPEEDUP = 3.01  # BERT-base on SQuAD v1.1, FLOPs with inputs padded to 512 (research brief §4)
-
-
-def pareto_figure(results: list[dict]):
-    """F1 against wall-clock speed-up over HF, one point per threshold, the HF and full models as references."""
-    import plotly.graph_objects as go
-
-    first = results[0]
-    fig = go.Figure()
-    fig.add_scatter(
-        x=[r["speedup_vs_hf"] for r in results],
-        y=[r["f1_skim"] for r in results],
-        mode="lines+markers+text",
-        text=[f"{r['threshold']:g}" for r in results],
-        textposition=["top center" if i % 2 else "bottom center" for i in range(len(results))],  # fewer overlaps
-        name="Block-Skim (label: threshold)",
-        customdata=[[r["kept_fraction"], r["limit_speedup"]] for r in results],
-        hovertemplate="speed-up %{x:.2f}×<br>F1 %{y:.2f}<br>kept %{customdata[0]:.3f} "
-        "(ideal %{customdata[1]:.2f}×)<extra>threshold %{text}</extra>",
+    if mean_windows is not None:
+        record["mean_windows"] = mean_windows
+    record.update(
+        {
+            "predictor_auc": auc,
+            "layer_ms": cost["layer_ms"],
+            "predictor_ms": cost["predictor_ms"][fast.kind],
+            "predictor_cost_fraction": cost["predictor_cost_fraction"][fast.kind],
+            "predictor_ms_by_kind": cost["predictor_ms"],
+        }
     )
-    fig.add_scatter(
-        x=[1.0],
-        y=[first["f1_hf"]],
-        mode="markers",
-        marker_symbol="square",
-        marker_size=11,
-        name="Hugging Face SDPA (baseline)",
-    )
-    fig.add_scatter(
-        x=[first["hf_ms"] / first["full_ms"]],
-        y=[first["f1_full"]],
-        mode="markers",
-        marker_symbol="diamond",
-        marker_size=11,
-        name="our model, skimming off",
-    )
-    fig.add_vline(x=PAPER_FLOPS_SPEEDUP, line_dash="dot", annotation_text="paper: 3.01× FLOPs (BERT-base, padded 512)")
-    fig.add_hline(
-        y=first["f1_hf"] - 1,
-        line_dash="dash",
-        line_color="grey",
-        annotation_text="HF F1 − 1",
-        annotation_position="bottom right",
-    )
-    inputs = "whole articles" if first["seq_len"] == "articles" else f"{first['seq_len']} tokens"
-    fig.update_layout(
-        title=f"F1 vs wall-clock speed-up · {inputs}, batch {first['batch_size']}, {first['dtype']}, "
-        f"{first['threads']} threads, n={first['n']}",
-        xaxis_title="speed-up over Hugging Face (×)",
-        yaxis_title="SQuAD v1.1 dev F1",
-        template="plotly_white",
-        width=900,
-        height=520,
-    )
-    return fig
-
-
-def write_figure(fig, directory, stem: str) -> list[str]:
-    """`<stem>.html` (plotly.js from its CDN, to keep the repo small) and `<stem>.png` when kaleido can render it
-    here. Returns the paths written."""
-    from pathlib import Path
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    fig.write_html(directory / f"{stem}.html", include_plotlyjs="cdn")
-    written = [str(directory / f"{stem}.html")]
-    try:
-        fig.write_image(directory / f"{stem}.png", scale=2)
-        written.append(str(directory / f"{stem}.png"))
-    except Exception as err:  # kaleido needs a Chrome; without one the HTML plot still stands
-        logger.warning("no PNG plot (%s)", str(err).splitlines()[0] if str(err) else type(err).__name__)
-    return written
-
-
-def write_pareto(results: list[dict], directory) -> list[str]:
-    """`pareto.json` and the plot as `pareto.html` / `pareto.png`. Returns the paths written."""
-    import json
-    from pathlib import Path
-
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "pareto.json").write_text(json.dumps(results, indent=2) + "\n")
-    return [str(directory / "pareto.json"), *write_figure(pareto_figure(results), directory, "pareto")]
+    return record

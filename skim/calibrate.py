@@ -10,12 +10,11 @@ layer about a fraction t of the answer blocks that reach it (a target recall of 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 
 import torch
 from tqdm.auto import tqdm
 
-from .bench import _auc, _batch, _holds, gold_blocks
+from .bench import _auc, _holds, block_scores
 from .fast import FastSkimReader
 from .qa import make_windows, truncate_question
 
@@ -27,8 +26,13 @@ def block_margins(model, tokenizer, rows: list[dict], max_length: int = 384, str
     fast = FastSkimReader(model, predictor="question")
     for predictor in fast.predictors.values():
         predictor.quantiles = None  # raw P(keep), from which the margin is recovered
-    gold, other = defaultdict(list), defaultdict(list)
-    bs = model.config.skim_block_size
+    gold, other = block_scores(fast, _answer_windows(tokenizer, rows, max_length, stride), score=_margin)
+    return {layer: (torch.tensor(gold[layer]), torch.tensor(other[layer])) for layer in gold}
+
+
+def _answer_windows(tokenizer, rows: list[dict], max_length: int, stride: int):
+    """The Reader's windows of each row's passage that hold its first answer, as bench items (rows without an
+    answer skipped), made as they are consumed under the progress bar."""
     for row in tqdm(rows, desc="calibrating", unit="question"):
         if not row["answers"]["text"]:
             continue
@@ -36,16 +40,14 @@ def block_margins(model, tokenizer, rows: list[dict], max_length: int = 384, str
         end = start + len(row["answers"]["text"][0])
         question = truncate_question(tokenizer, row["question"])[0]
         for window in make_windows(tokenizer, question, row["context"], max_length, stride):
-            if not _holds(window, start, end):
-                continue
-            out = fast(**{k: v.to(model.device) for k, v in _batch([window]).items()}, threshold=0.0)
-            answer = gold_blocks(window, start, end, bs)
-            for layer, probs in enumerate(out.keep_probs):
-                for block, p in enumerate(probs[0].tolist()):
-                    if not math.isnan(p):
-                        p = min(max(p, 1e-7), 1 - 1e-7)
-                        (gold if block in answer else other)[layer].append(math.log(p) - math.log1p(-p))
-    return {layer: (torch.tensor(gold[layer]), torch.tensor(other[layer])) for layer in gold}
+            if _holds(window, start, end):
+                yield {"window": window, "span": (start, end)}
+
+
+def _margin(p: float) -> float:
+    """The keep-minus-skim logit behind P(keep) `p` (clamped off 0 and 1)."""
+    p = min(max(p, 1e-7), 1 - 1e-7)
+    return math.log(p) - math.log1p(-p)
 
 
 def calibrate(model, tokenizer, rows: list[dict], max_length: int = 384, stride: int = 128) -> dict:

@@ -240,14 +240,11 @@ class FastSkimReader:
         question's queries against every key and every query against the question's keys, normalised by the
         kernel's row log-sum-exp. Two thin matmuls, never the T×T map. The question is rows 1 … NQ."""
         slots = slice(1, 1 + n_slots)
-        batch, heads, length, dim = q.shape
-        flat_q, flat_k, flat_lse = q.reshape(-1, length, dim), k.reshape(-1, length, dim), lse.reshape(-1, length)
-        # exp(scale·q·k − lse) with the subtraction fused into the matmul (baddbmm), in place: measured faster here
-        to_rows = torch.baddbmm(-flat_lse[:, slots, None], flat_q[:, slots], flat_k.transpose(-1, -2), alpha=self.scale)
-        from_rows = torch.baddbmm(-flat_lse[:, :, None], flat_q, flat_k[:, slots].transpose(-1, -2), alpha=self.scale)
-        to_rows = to_rows.exp_().view(batch, heads, -1, length)
-        from_rows = from_rows.exp_().view(batch, heads, length, -1)
-        return to_rows, from_rows
+        lse = lse.contiguous()  # the CPU kernel returns it (B, T, H)-major; the subtractions below read it by row
+        # Both products put the question on the short side (NQ × T): BLAS runs the T × NQ shape ~3x slower here.
+        to_rows = torch.matmul(q[:, :, slots], k.transpose(-1, -2)).mul_(self.scale).sub_(lse[:, :, slots, None])
+        from_cols = torch.matmul(k[:, :, slots], q.transpose(-1, -2)).mul_(self.scale).sub_(lse[:, :, None, :])
+        return to_rows.exp_(), from_cols.exp_().transpose(-1, -2)  # the columns as a transposed view, no copy
 
     def _diagonal_squares(self, q, k, lse, scored, real, row_of) -> torch.Tensor:
         """The attention probabilities among each scored block's own positions, `(N, H, bs, bs)` for the N

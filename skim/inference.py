@@ -196,6 +196,13 @@ class Reader:
         )
         answers = [self._answer(context, windows[w], w, s) for _, w, s in candidates[:top_k]]
         blocks, layers, window_traces = self._decisions(runs, context)
+        min_tokens = self.model.config.skim_min_tokens
+        if skim and threshold > 0 and all(wt.layer_tokens[0] < min_tokens for wt in window_traces):
+            longest = max(wt.layer_tokens[0] for wt in window_traces)
+            warnings.append(
+                f"nothing was judged: this input is {longest} tokens, under the model's skim_min_tokens "
+                f"({min_tokens}), where the predictors would cost more than the blocks they could drop"
+            )
         processed = sum(sum(wt.layer_tokens) for wt in window_traces)
         total = sum(len(wt.tokens) for wt in window_traces) * self.model.config.num_hidden_layers
         end = time.perf_counter()

@@ -123,7 +123,7 @@ def question_features(
     if torch.is_autocast_enabled(to_rows.device.type):  # sums of many small masses: float32, whatever autocast says
         with torch.autocast(to_rows.device.type, enabled=False):
             return question_features(to_rows.float(), from_rows.float(), question, row_block, scored, block_size)
-    batch, heads, slots, length = to_rows.shape
+    batch = to_rows.shape[0]
     num_blocks = scored.shape[1]
     # Block membership as a one-hot (B, T, nb) matrix: the sums over a block's rows are then matmuls, which beat
     # scatter-adds on these small shapes several times over (rows are not block-aligned once blocks are gone).
@@ -133,13 +133,13 @@ def question_features(
     to_mean = mass.sum(2) / q.sum(1).clamp(min=1)[:, None, None]  # (B, H, nb)
     to_max = mass.amax(2)
 
-    to_question = torch.matmul(from_rows, q[:, None, :, None]).squeeze(-1)  # (B, H, T) each row's mass on the question
+    # (B, H, T) each row's mass on the question, as (1 × NQ) @ (NQ × T): the fast path's columns are stored that way
+    to_question = torch.matmul(q[:, None, None, :], from_rows.transpose(-1, -2)).squeeze(-2)
     tokens = member.sum(1)  # (B, nb) passage tokens per block
     from_mean = torch.matmul(to_question, member) / tokens.clamp(min=1)[:, None]
-    index = row_block[:, None, :].expand(batch, heads, length)
-    from_max = to_rows.new_zeros(batch, heads, num_blocks + 1).scatter_reduce_(
-        2, index, to_question, "amax", include_self=True
-    )[..., :num_blocks]
+    # The max over a block's rows as a dense product, reduced over its last, contiguous dimension (`amax` over an
+    # inner one, or a scatter, was the slowest op here); masses are ≥ 0, so a block without rows gets 0.
+    from_max = (to_question[:, :, None, :] * member.transpose(1, 2).contiguous()[:, None]).amax(-1)
 
     logs = torch.stack([to_mean, to_max, from_mean, from_max], -1).clamp(min=1e-6).log()  # (B, H, nb, 4)
     weight = scored[:, None, :, None].to(logs.dtype)

@@ -140,7 +140,7 @@ def export_fp16(
     (output / "training_args.json").write_text(json.dumps({"config": asdict(cfg), "state": asdict(state)}, indent=2))
 
 
-def quick_eval(model, tokenizer, rows: list[dict], threshold: float) -> dict:
+def quick_eval(model, tokenizer, rows: list[dict], threshold: float | None) -> dict:
     was_training = model.training
     model.eval()
     result = evaluate(Reader(model, tokenizer, "training"), rows, threshold)
@@ -237,7 +237,7 @@ def train(cfg: TrainConfig) -> Path:
                 record["calibration"] = calibrate(unwrapped, tokenizer, calibration_rows, cfg.max_length, cfg.stride)
             export_fp16(unwrapped, tokenizer, output, cfg, state)
             if eval_rows:
-                record["eval"] = quick_eval(unwrapped, tokenizer, eval_rows, cfg.skim_threshold)
+                record["eval"] = quick_eval(unwrapped, tokenizer, eval_rows, None)  # the default kind at its default
             training_modes()
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()

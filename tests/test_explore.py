@@ -211,3 +211,10 @@ def test_checkpoint_field_compares_a_second_model(other_model_dir, tiny_reader):
     assert table.loc["kept fraction"].tolist() == [f"{ours.kept_fraction:.3f}", f"{theirs.kept_fraction:.3f}"]
     assert table.loc["score"].tolist() == [f"{ours.answer.score:.3f}", f"{theirs.answer.score:.3f}"]
     assert table.loc["score", "default"] != table.loc["score", "checkpoint"]  # two models, not one cached trace
+
+
+def test_the_app_opens_on_the_example_marked_opening():
+    examples = load_examples()
+    assert [e.key for e in examples if e.opening] == [examples[0].key]  # exactly one, listed first
+    rest = [e.key for e in examples[1:]]
+    assert rest == sorted(rest)  # the others keep their file-name order

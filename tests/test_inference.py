@@ -83,3 +83,14 @@ def test_overlong_question_is_cut_with_a_warning(tiny_reader):
     question = "why " * 600
     trace = tiny_reader(question, "Because the sky is blue.")
     assert trace.answer is not None and any("question was cut" in w for w in trace.warnings)
+
+
+def test_an_input_under_skim_min_tokens_says_why_nothing_was_judged(tiny_reader, monkeypatch):
+    passage = "Ada Lovelace wrote the first program. " * 8
+    trace = tiny_reader("Who?", passage, threshold=0.4)
+    assert not any("nothing was judged" in w for w in trace.warnings)
+    monkeypatch.setattr(tiny_reader.model.config, "skim_min_tokens", len(trace.windows[0].tokens) + 1)
+    short = tiny_reader("Who?", passage, threshold=0.4)
+    assert any("nothing was judged" in w and "skim_min_tokens" in w for w in short.warnings)
+    assert short.kept_fraction == 1.0 and all(not layer.dropped_blocks for layer in short.layers)
+    assert not any("nothing was judged" in w for w in tiny_reader("Who?", passage, skim=False).warnings)

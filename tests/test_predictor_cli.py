@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from skim import bench, evaluate
+from skim import bench, bench_articles, evaluate
 from tests.conftest import tiny_model
 from tests.test_cli import PASSAGE, run
 
@@ -344,7 +344,7 @@ def test_article_inputs_are_whole_articles_with_the_gold_span(tokenizer, tmp_pat
     from skim.data import read_squad_json
 
     rows = read_squad_json(squad_file(tmp_path))
-    items = bench.article_inputs(tokenizer, rows, n=3)
+    items = bench_articles.article_inputs(tokenizer, rows, n=3)
     assert len(items) == 3
     for item in items:
         start, end = item["span"]
