@@ -174,9 +174,13 @@ class Reader:
         runs, best = [], None
         model_ms = 0.0
         kept_attention: list[AttentionMap] = []
-        if attention == "none":  # the fast path: every window, read in packed batches
+        # Attention maps are kept for one window only, so a passage of many windows is read by the fast path in
+        # packed batches, and only the answer's window is read again with its maps (a 26-window article: one
+        # batched pass and one eager window, instead of 26 eager windows).
+        trace_later = attention != "none" and len(windows) > 1
+        if attention == "none" or trace_later:
             outputs = self._read_batched(windows, predictor, threshold, skim, skim_layers)
-        else:  # attention maps: one window at a time, so that only the kept window's maps stay in memory
+        else:
             outputs = self._read_traced(windows, predictor, threshold, skim, skim_layers)
         for w, (window, (out, ms)) in enumerate(zip(windows, outputs)):
             model_ms += ms
@@ -187,9 +191,20 @@ class Reader:
             )
             if spans and (best is None or spans[0].logit > best[1].logit):
                 best = (w, spans[0])
+                kept_attention = [] if trace_later else self._attention(out, w, attention)
+            elif w == 0 and not trace_later:  # no answer yet (everything skimmed): still show the first window's
                 kept_attention = self._attention(out, w, attention)
-            elif w == 0:  # no answer yet (everything skimmed): still show the first window's attention
-                kept_attention = self._attention(out, w, attention)
+        if trace_later:  # the answer's window (the first if nothing answered), now with its attention maps
+            w = best[0] if best else 0
+            out, ms = next(self._read_traced([windows[w]], predictor, threshold, skim, skim_layers))
+            model_ms += ms
+            spans = best_spans(out.start_logits[0], out.end_logits[0], windows[w].offsets, max_answer_tokens, top_k)
+            runs[w] = (
+                windows[w],
+                SkimQAOutput(keep_probs=out.keep_probs, alive=out.alive, layer_tokens=out.layer_tokens),
+                spans,
+            )
+            kept_attention = self._attention(out, w, attention)
 
         candidates = sorted(
             ((s.logit, w, s) for w, (_, _, spans) in enumerate(runs) for s in spans), key=lambda c: -c[0]

@@ -93,3 +93,20 @@ def test_the_traced_path_agrees_with_the_batched_fast_path_on_many_windows(tiny_
     for x, y in zip(fast.layers, traced.layers):
         assert (x.kept_blocks, x.dropped_blocks) == (y.kept_blocks, y.dropped_blocks)
     assert {a.window for a in traced.attention} == {traced.answer.window}
+
+
+def test_a_traced_passage_of_many_windows_reads_only_the_answers_window_with_attention(tiny_reader, monkeypatch):
+    eager_windows = []
+    original = tiny_reader._read_traced
+
+    def counting(windows, *args):
+        eager_windows.extend(windows)
+        return original(windows, *args)
+
+    monkeypatch.setattr(tiny_reader, "_read_traced", counting)
+    traced = tiny_reader(QUESTION, PASSAGE, threshold=0.5, attention="heads")
+    assert len(traced.windows) >= 4 and len(eager_windows) == 1
+    assert {a.window for a in traced.attention} == {traced.answer.window}
+    assert len(traced.attention) == tiny_reader.model.config.num_hidden_layers
+    fast = tiny_reader(QUESTION, PASSAGE, threshold=0.5, attention="none")
+    assert [layer.dropped_blocks for layer in traced.layers] == [layer.dropped_blocks for layer in fast.layers]
