@@ -2,6 +2,8 @@
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_app.py            # shipped model, 10 repeats
     .venv/bin/python scripts/bench_app.py --repeats 20 --model DIR --output /tmp/latency.json
+    OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_app.py --article  # the whole "Warsaw" article, 10 questions
+    .venv/bin/python scripts/bench_app.py --article --repeats 5 --data PATH/dev-v1.1.json --output /tmp/article.json
 
 The app is loaded once (model load and warm-up are not timed). Each repeat then submits the form with a different
 question about the Black Death example, its passage cut so question + passage fill exactly one 384-token input, so
@@ -9,16 +11,26 @@ the trace caches miss; the timed script run covers both model runs (skimmed, and
 and every figure and view, serialised by Streamlit. The same input is then run again: the cached rerun. The browser's
 drawing of the figures is not included. Writes results/app-latency.json with the median and 90th percentile, the
 load average (other work on the machine inflates every number) and torch's thread count.
+
+`--article`: the passage is instead the SQuAD v1.1 dev article "Warsaw" (its paragraphs in order, joined with a
+blank line, as `skim/bench_articles.py` joins them) cut to the passage box's limit (`app.state.MAX_PASSAGE_CHARS`,
+30,000 characters), read from `--data`; each repeat asks a different dev question of it whose first gold answer
+lies inside the cut (spread evenly over them), so the cache misses, and times the same script run. The answer the
+app shows is scored against the gold answers (SQuAD EM and F1). Writes results/app-latency-article.json, with the
+number of model windows the passage makes and each repeat's question, gold answers, answer, EM and F1.
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import platform
+import re
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +39,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 APP = str(REPO / "streamlit_app.py")
 PASSAGE_FILE = REPO / "assets" / "examples" / "03_black_death_long.json"
+DEV_FILE = REPO.parent / "shared" / "data" / "squad" / "dev-v1.1.json"
+ARTICLE = "Warsaw"
 QUESTIONS = [  # all answered in the passage's first 384 tokens
     "Where is the Black Death thought to have originated?",
     "By what year had the Black Death reached Crimea?",
@@ -41,6 +55,7 @@ QUESTIONS = [  # all answered in the passage's first 384 tokens
     "In what year did the widespread famine start?",
     "How many Chinese did the epidemics kill?",
 ]
+ANSWER_DIV = re.compile(r'<div class="skim-answer" style="([^"]*)">(.*?)</div>', re.S)
 
 
 def fill_window(tokenizer, question: str, passage: str, max_length: int = 384) -> str:
@@ -49,6 +64,38 @@ def fill_window(tokenizer, question: str, passage: str, max_length: int = 384) -
 
     first = make_windows(tokenizer, question, passage, max_length)[0]
     return passage[: max(o[1] for o in first.offsets if o is not None)]
+
+
+def article_questions(path: str | Path, title: str, limit: int) -> tuple[str, list[dict]]:
+    """Article `title` of an official-format SQuAD file, its paragraphs in order joined with a blank line (as
+    `skim.bench_articles.article_inputs` joins them) and cut to `limit` characters, and its questions whose first
+    gold answer lies inside the cut: `{"question": str, "gold": [str, ...]}` in article order."""
+    from skim.data import article_paragraphs, read_squad_json
+
+    rows = [r for r in read_squad_json(path) if r["title"] == title]
+    if not rows:
+        raise SystemExit(f"{path} has no article titled {title!r}")
+    article = article_paragraphs([r["title"] for r in rows], [r["context"] for r in rows])[title]
+    passage = "\n\n".join(article)[:limit]
+    questions = []
+    for row in rows:
+        offset = sum(len(p) + 2 for p in article[: article.index(row["context"])])
+        answers, starts = row["answers"]["text"], row["answers"]["answer_start"]
+        if answers and starts and offset + starts[0] + len(answers[0]) <= limit:
+            questions.append({"question": row["question"], "gold": list(answers)})
+    return passage, questions
+
+
+def shown_answer(at) -> str | None:
+    """The answer the app's card shows (`app.markup.answer_html`, unescaped), "" for "no answer found", or None when
+    no card was drawn."""
+    for m in at.markdown:
+        found = ANSWER_DIV.search(m.value)
+        if found:
+            if "font-weight" not in found.group(1):  # the grey "no answer found" card
+                return ""
+            return html.unescape(found.group(2).replace("<br>", "\n"))
+    return None
 
 
 def stats(values: list[float]) -> dict:
@@ -65,8 +112,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--model", help="checkpoint directory (default: assets/model)")
-    parser.add_argument("--output", default=str(REPO / "results" / "app-latency.json"))
+    parser.add_argument(
+        "--output",
+        help="JSON report (default: results/app-latency.json, or results/app-latency-article.json with --article)",
+    )
+    parser.add_argument(
+        "--article",
+        action="store_true",
+        help=f"the whole {ARTICLE!r} dev article as the passage, up to the box's limit",
+    )
+    parser.add_argument(
+        "--data", default=str(DEV_FILE), help="SQuAD v1.1 dev JSON for --article (default: %(default)s)"
+    )
     args = parser.parse_args()
+    if args.output is None:
+        args.output = str(REPO / "results" / ("app-latency-article.json" if args.article else "app-latency.json"))
     if args.model:
         os.environ["SKIM_MODEL"] = args.model
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -74,12 +134,19 @@ def main() -> int:
     import torch
     from streamlit.testing.v1 import AppTest
 
-    from app.state import load_reader, model_path
+    from app.state import MAX_PASSAGE_CHARS, load_reader, model_path
     from skim.qa import make_windows
+
+    if args.article:  # read before the model loads: a missing file fails fast
+        article, pool = article_questions(args.data, ARTICLE, MAX_PASSAGE_CHARS)
+        if args.repeats > len(pool):
+            print(f"only {len(pool)} questions are answered inside the passage", file=sys.stderr)
+            return 1
 
     load_before = os.getloadavg()
     t = time.perf_counter()
-    at = AppTest.from_file(APP, default_timeout=300).run()  # loads and warms the model: not timed below
+    # loads and warms the model: not timed below; a whole article is ~20 windows, three model runs each
+    at = AppTest.from_file(APP, default_timeout=1800 if args.article else 300).run()
     first_run_ms = (time.perf_counter() - t) * 1000
     if at.exception:
         print(f"the app failed: {at.exception[0].value}", file=sys.stderr)
@@ -95,6 +162,8 @@ def main() -> int:
         at.run()
         return (time.perf_counter() - t) * 1000
 
+    if args.article:
+        return article_mode(args, at, reader, submit, article, pool, load_before, first_run_ms, torch)
     submit("What bacterium causes the plague?", fill_window(reader.tokenizer, "Warm-up question?", base))  # warm-up
     new, cached, runs = [], [], []
     for i in range(args.repeats):
@@ -154,6 +223,93 @@ def main() -> int:
     print(
         f"new input: median {report['new_input']['median_ms']:.0f} ms, p90 {report['new_input']['p90_ms']:.0f} ms; "
         f"cached rerun: median {report['cached_rerun']['median_ms']:.0f} ms; "
+        f"load average {report['load_average_after']}; wrote {args.output}",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def article_mode(args, at, reader, submit, passage: str, pool: list[dict], load_before, first_run_ms, torch) -> int:
+    """`--article`: the same timed script run as the default mode, for `args.repeats` different questions spread
+    evenly over `pool`, all of the one (article) passage; each answer scored with SQuAD EM and F1."""
+    from skim.metrics import best_over_truths, exact_match, f1_score
+
+    submit("Warm-up question?", passage)  # warm-up: the long passage's first run is not timed
+    if at.exception:
+        print(f"the app failed: {at.exception[0].value}", file=sys.stderr)
+        return 1
+    chosen = [pool[i * len(pool) // args.repeats] for i in range(args.repeats)]
+    new, cached, runs = [], [], []
+    for i, item in enumerate(chosen):
+        question, gold = item["question"], item["gold"]
+        windows = reader.windows(question, passage)[2]  # as the Reader cuts them (question cut to 64 tokens)
+        new.append(submit(question, passage))
+        if at.exception:
+            print(f"the app failed: {at.exception[0].value}", file=sys.stderr)
+            return 1
+        charts = at.get("plotly_chart")
+        metrics = {m.label: m.value for m in at.metric}
+        answer = shown_answer(at)
+        em = best_over_truths(exact_match, answer or "", gold)
+        f1 = best_over_truths(f1_score, answer or "", gold)
+        t = time.perf_counter()
+        at.run()  # same input: both traces come from st.cache_data
+        cached.append((time.perf_counter() - t) * 1000)
+        runs.append(
+            {
+                "question": question,
+                "gold": gold,
+                "answer": answer,
+                "exact_match": em,
+                "f1": round(f1, 4),
+                "windows": len(windows),
+                "new_ms": round(new[-1], 1),
+                "cached_ms": round(cached[-1], 1),
+                "plotly_charts": len(charts),
+                "model_ms_skim": metrics.get("With skimming"),
+                "model_ms_full": metrics.get("Without skimming"),
+            }
+        )
+        print(
+            f"{i}: {len(windows)} windows, new {new[-1]:.0f} ms, cached {cached[-1]:.0f} ms, {len(charts)} charts, "
+            f"model {metrics.get('With skimming')} / {metrics.get('Without skimming')}; "
+            f"{question!r} -> {answer!r} (gold {gold[0]!r}, EM {em:.0f}, F1 {f1:.2f})",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    report = {
+        "what": f"AppTest script run after submitting a new question about the SQuAD v1.1 dev article {ARTICLE!r} "
+        "(its first passage_chars characters, the passage box's limit) as the passage: skimmed and full model runs "
+        "over all its windows, every view and figure built; then the same input again (cached traces). Server side "
+        "only: the browser's drawing is not included. EM/F1: the answer the app shows against the gold answers.",
+        "model": args.model or "assets/model",
+        "data": args.data,
+        "article": ARTICLE,
+        "passage_chars": len(passage),
+        "n_windows": Counter(r["windows"] for r in runs).most_common(1)[0][0],
+        "questions_available": len(pool),
+        "repeats": args.repeats,
+        "new_input": stats(new),
+        "cached_rerun": stats(cached),
+        "exact_match": round(float(np.mean([r["exact_match"] for r in runs])), 4),
+        "f1": round(float(np.mean([r["f1"] for r in runs])), 4),
+        "first_run_with_model_load_ms": round(first_run_ms, 1),
+        "plotly_charts": sorted({r["plotly_charts"] for r in runs}),
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "runs": runs,
+    }
+    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.output).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(
+        f"{report['n_windows']} windows, {len(passage):,} characters; new input: median "
+        f"{report['new_input']['median_ms']:.0f} ms, p90 {report['new_input']['p90_ms']:.0f} ms; cached rerun: median "
+        f"{report['cached_rerun']['median_ms']:.0f} ms; EM {report['exact_match']:.2f}, F1 {report['f1']:.2f}; "
         f"load average {report['load_average_after']}; wrote {args.output}",
         file=sys.stderr,
     )
