@@ -194,6 +194,7 @@ class Reader:
                 kept_attention = [] if trace_later else self._attention(out, w, attention)
             elif w == 0 and not trace_later:  # no answer yet (everything skimmed): still show the first window's
                 kept_attention = self._attention(out, w, attention)
+        fast_ms = model_ms  # what reading every window costs without attention maps (the app's speed-up uses it)
         if trace_later:  # the answer's window (the first if nothing answered), now with its attention maps
             w = best[0] if best else 0
             out, ms = next(self._read_traced([windows[w]], predictor, threshold, skim, skim_layers))
@@ -240,6 +241,7 @@ class Reader:
                 "tokenize": (t_tok - t0) * 1000,
                 "model": model_ms,
                 "decode": (end - t_tok) * 1000 - model_ms,  # span search and building this record
+                **({"model_fast": fast_ms} if trace_later else {}),  # the fast path alone, before the maps' re-read
             },
             attention=kept_attention,
             warnings=warnings,

@@ -108,5 +108,6 @@ def test_a_traced_passage_of_many_windows_reads_only_the_answers_window_with_att
     assert len(traced.windows) >= 4 and len(eager_windows) == 1
     assert {a.window for a in traced.attention} == {traced.answer.window}
     assert len(traced.attention) == tiny_reader.model.config.num_hidden_layers
+    assert 0 < traced.timings_ms["model_fast"] < traced.timings_ms["model"]  # the fast pass, then the re-read
     fast = tiny_reader(QUESTION, PASSAGE, threshold=0.5, attention="none")
     assert [layer.dropped_blocks for layer in traced.layers] == [layer.dropped_blocks for layer in fast.layers]
