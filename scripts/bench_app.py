@@ -108,6 +108,25 @@ def stats(values: list[float]) -> dict:
     }
 
 
+def machine(load_before) -> dict:
+    """What else shaped the numbers: threads, cores, load before and after, versions."""
+    import torch  # imported late, as in `main`
+
+    return {
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+    }
+
+
+def write_report(path, report: dict) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
@@ -210,16 +229,10 @@ def main() -> int:
         "cached_rerun": stats(cached),
         "first_run_with_model_load_ms": round(first_run_ms, 1),
         "plotly_charts": sorted({r["plotly_charts"] for r in runs}),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "torch": torch.__version__,
+        **machine(load_before),
         "runs": runs,
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_report(args.output, report)
     print(
         f"new input: median {report['new_input']['median_ms']:.0f} ms, p90 {report['new_input']['p90_ms']:.0f} ms; "
         f"cached rerun: median {report['cached_rerun']['median_ms']:.0f} ms; "
@@ -296,16 +309,10 @@ def article_mode(args, at, reader, submit, passage: str, pool: list[dict], load_
         "f1": round(float(np.mean([r["f1"] for r in runs])), 4),
         "first_run_with_model_load_ms": round(first_run_ms, 1),
         "plotly_charts": sorted({r["plotly_charts"] for r in runs}),
-        "torch_threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "load_average_before": [round(x, 2) for x in load_before],
-        "load_average_after": [round(x, 2) for x in os.getloadavg()],
-        "python": platform.python_version(),
-        "torch": torch.__version__,
+        **machine(load_before),
         "runs": runs,
     }
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_report(args.output, report)
     print(
         f"{report['n_windows']} windows, {len(passage):,} characters; new input: median "
         f"{report['new_input']['median_ms']:.0f} ms, p90 {report['new_input']['p90_ms']:.0f} ms; cached rerun: median "
