@@ -171,41 +171,34 @@ class Reader:
         if len(windows) > 1:
             warnings.append(f"the passage is longer than one model input: read as {len(windows)} overlapping windows")
 
-        runs, best = [], None
-        model_ms = 0.0
-        kept_attention: list[AttentionMap] = []
-        # Attention maps are kept for one window only, so a passage of many windows is read by the fast path in
-        # packed batches, and only the answer's window is read again with its maps (a 26-window article: one
-        # batched pass and one eager window, instead of 26 eager windows).
+        # Attention maps are kept for one window only. A passage of one window is read with them at once; one of
+        # many windows is read by the fast path in packed batches, and only the answer's window is read again with
+        # its maps (a 26-window article: one batched pass and one eager window, instead of 26 eager windows).
         trace_later = attention != "none" and len(windows) > 1
         if attention == "none" or trace_later:
             outputs = self._read_batched(windows, predictor, threshold, skim, skim_layers)
         else:
-            outputs = self._read_traced(windows, predictor, threshold, skim, skim_layers)
-        for w, (window, (out, ms)) in enumerate(zip(windows, outputs)):
-            model_ms += ms
+            outputs = list(self._read_traced(windows, predictor, threshold, skim, skim_layers))
+
+        def decided(window: Window, out: SkimQAOutput):
+            """The window, its per-layer decisions and its best spans: attention of every window at once would be
+            GBs on a long passage."""
             spans = best_spans(out.start_logits[0], out.end_logits[0], window.offsets, max_answer_tokens, top_k)
-            # Keep only the per-layer decisions: attention of all windows at once would be GBs on a long passage.
-            runs.append(
-                (window, SkimQAOutput(keep_probs=out.keep_probs, alive=out.alive, layer_tokens=out.layer_tokens), spans)
-            )
-            if spans and (best is None or spans[0].logit > best[1].logit):
-                best = (w, spans[0])
-                kept_attention = [] if trace_later else self._attention(out, w, attention)
-            elif w == 0 and not trace_later:  # no answer yet (everything skimmed): still show the first window's
-                kept_attention = self._attention(out, w, attention)
-        fast_ms = model_ms  # what reading every window costs without attention maps (the app's speed-up uses it)
+            kept = SkimQAOutput(keep_probs=out.keep_probs, alive=out.alive, layer_tokens=out.layer_tokens)
+            return window, kept, spans
+
+        runs = [decided(window, out) for window, (out, _) in zip(windows, outputs)]
+        model_ms = fast_ms = sum(ms for _, ms in outputs)  # fast_ms: every window without attention maps
+        kept_attention: list[AttentionMap] = []
         if trace_later:  # the answer's window (the first if nothing answered), now with its attention maps
-            w = best[0] if best else 0
+            answered = [(spans[0].logit, w) for w, (_, _, spans) in enumerate(runs) if spans]
+            w = max(answered, key=lambda a: a[0])[1] if answered else 0  # the first of equal logits
             out, ms = next(self._read_traced([windows[w]], predictor, threshold, skim, skim_layers))
             model_ms += ms
-            spans = best_spans(out.start_logits[0], out.end_logits[0], windows[w].offsets, max_answer_tokens, top_k)
-            runs[w] = (
-                windows[w],
-                SkimQAOutput(keep_probs=out.keep_probs, alive=out.alive, layer_tokens=out.layer_tokens),
-                spans,
-            )
+            runs[w] = decided(windows[w], out)
             kept_attention = self._attention(out, w, attention)
+        elif outputs:
+            kept_attention = self._attention(outputs[0][0], 0, attention)  # a one-window passage's maps, if read
 
         candidates = sorted(
             ((s.logit, w, s) for w, (_, _, spans) in enumerate(runs) for s in spans), key=lambda c: -c[0]
