@@ -98,6 +98,26 @@ def shown_answer(at) -> str | None:
     return None
 
 
+def time_input(at, submit, question: str, passage: str) -> dict | None:
+    """Submit a new input (timed), read what the app shows, then time the same input again (both traces cached).
+    None, the failure printed, if the app raised."""
+    new_ms = submit(question, passage)
+    if at.exception:
+        print(f"the app failed: {at.exception[0].value}", file=sys.stderr)
+        return None
+    metrics = {m.label: m.value for m in at.metric}
+    shown = {
+        "plotly_charts": len(at.get("plotly_chart")),
+        "model_ms_skim": metrics.get("With skimming"),
+        "model_ms_full": metrics.get("Without skimming"),
+        "answer_markup": next((m.value for m in at.markdown if 'class="skim-answer"' in m.value), ""),
+        "answer": shown_answer(at),
+    }
+    t = time.perf_counter()
+    at.run()  # same input: both traces come from st.cache_data
+    return {"new_ms": new_ms, "cached_ms": (time.perf_counter() - t) * 1000, **shown}
+
+
 def stats(values: list[float]) -> dict:
     return {
         "median_ms": round(float(np.median(values)), 1),
@@ -150,7 +170,6 @@ def main() -> int:
         os.environ["SKIM_MODEL"] = args.model
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-    import torch
     from streamlit.testing.v1 import AppTest
 
     from app.state import MAX_PASSAGE_CHARS, load_reader, model_path
@@ -182,23 +201,18 @@ def main() -> int:
         return (time.perf_counter() - t) * 1000
 
     if args.article:
-        return article_mode(args, at, reader, submit, article, pool, load_before, first_run_ms, torch)
+        return article_mode(args, at, reader, submit, article, pool, load_before, first_run_ms)
     submit("What bacterium causes the plague?", fill_window(reader.tokenizer, "Warm-up question?", base))  # warm-up
     new, cached, runs = [], [], []
     for i in range(args.repeats):
         question = QUESTIONS[i % len(QUESTIONS)] + (f" ({i // len(QUESTIONS)})" if i >= len(QUESTIONS) else "")
         passage = fill_window(reader.tokenizer, question, base)
         windows = make_windows(reader.tokenizer, question, passage, reader.max_length)
-        new.append(submit(question, passage))
-        if at.exception:
-            print(f"the app failed: {at.exception[0].value}", file=sys.stderr)
+        shown = time_input(at, submit, question, passage)
+        if shown is None:
             return 1
-        charts = at.get("plotly_chart")
-        metrics = {m.label: m.value for m in at.metric}
-        answer = next((m.value for m in at.markdown if 'class="skim-answer"' in m.value), "")
-        t = time.perf_counter()
-        at.run()  # same input: both traces come from st.cache_data
-        cached.append((time.perf_counter() - t) * 1000)
+        new.append(shown["new_ms"])
+        cached.append(shown["cached_ms"])
         runs.append(
             {
                 "question": question,
@@ -206,15 +220,15 @@ def main() -> int:
                 "windows": len(windows),
                 "new_ms": round(new[-1], 1),
                 "cached_ms": round(cached[-1], 1),
-                "plotly_charts": len(charts),
-                "model_ms_skim": metrics.get("With skimming"),
-                "model_ms_full": metrics.get("Without skimming"),
-                "answer_markup": answer[:200],
+                "plotly_charts": shown["plotly_charts"],
+                "model_ms_skim": shown["model_ms_skim"],
+                "model_ms_full": shown["model_ms_full"],
+                "answer_markup": shown["answer_markup"][:200],
             }
         )
         print(
             f"{i}: {len(windows[0].input_ids)} tokens, new {new[-1]:.0f} ms, cached {cached[-1]:.0f} ms, "
-            f"{len(charts)} charts, model {metrics.get('With skimming')} / {metrics.get('Without skimming')}",
+            f"{shown['plotly_charts']} charts, model {shown['model_ms_skim']} / {shown['model_ms_full']}",
             file=sys.stderr,
             flush=True,
         )
@@ -242,7 +256,7 @@ def main() -> int:
     return 0
 
 
-def article_mode(args, at, reader, submit, passage: str, pool: list[dict], load_before, first_run_ms, torch) -> int:
+def article_mode(args, at, reader, submit, passage: str, pool: list[dict], load_before, first_run_ms) -> int:
     """`--article`: the same timed script run as the default mode, for `args.repeats` different questions spread
     evenly over `pool`, all of the one (article) passage; each answer scored with SQuAD EM and F1."""
     from skim.metrics import best_over_truths, exact_match, f1_score
@@ -256,18 +270,14 @@ def article_mode(args, at, reader, submit, passage: str, pool: list[dict], load_
     for i, item in enumerate(chosen):
         question, gold = item["question"], item["gold"]
         windows = reader.windows(question, passage)[2]  # as the Reader cuts them (question cut to 64 tokens)
-        new.append(submit(question, passage))
-        if at.exception:
-            print(f"the app failed: {at.exception[0].value}", file=sys.stderr)
+        shown = time_input(at, submit, question, passage)
+        if shown is None:
             return 1
-        charts = at.get("plotly_chart")
-        metrics = {m.label: m.value for m in at.metric}
-        answer = shown_answer(at)
+        new.append(shown["new_ms"])
+        cached.append(shown["cached_ms"])
+        answer = shown["answer"]
         em = best_over_truths(exact_match, answer or "", gold)
         f1 = best_over_truths(f1_score, answer or "", gold)
-        t = time.perf_counter()
-        at.run()  # same input: both traces come from st.cache_data
-        cached.append((time.perf_counter() - t) * 1000)
         runs.append(
             {
                 "question": question,
@@ -278,14 +288,14 @@ def article_mode(args, at, reader, submit, passage: str, pool: list[dict], load_
                 "windows": len(windows),
                 "new_ms": round(new[-1], 1),
                 "cached_ms": round(cached[-1], 1),
-                "plotly_charts": len(charts),
-                "model_ms_skim": metrics.get("With skimming"),
-                "model_ms_full": metrics.get("Without skimming"),
+                "plotly_charts": shown["plotly_charts"],
+                "model_ms_skim": shown["model_ms_skim"],
+                "model_ms_full": shown["model_ms_full"],
             }
         )
         print(
-            f"{i}: {len(windows)} windows, new {new[-1]:.0f} ms, cached {cached[-1]:.0f} ms, {len(charts)} charts, "
-            f"model {metrics.get('With skimming')} / {metrics.get('Without skimming')}; "
+            f"{i}: {len(windows)} windows, new {new[-1]:.0f} ms, cached {cached[-1]:.0f} ms, {shown['plotly_charts']} charts, "
+            f"model {shown['model_ms_skim']} / {shown['model_ms_full']}; "
             f"{question!r} -> {answer!r} (gold {gold[0]!r}, EM {em:.0f}, F1 {f1:.2f})",
             file=sys.stderr,
             flush=True,
