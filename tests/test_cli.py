@@ -21,16 +21,15 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def run_answer(capsys, model_dir, *extra: str) -> tuple[int, str, str]:
+    """`answer --model model_dir --question Where? --context PASSAGE` plus `extra`."""
+    return run(capsys, "answer", "--model", str(model_dir), "--question", "Where?", "--context", PASSAGE, *extra)
+
+
 def test_answer_json_contract(capsys, tiny_model_dir):
-    code, out, _ = run(
+    code, out, _ = run_answer(
         capsys,
-        "answer",
-        "--model",
-        str(tiny_model_dir),
-        "--question",
-        "Where?",
-        "--context",
-        PASSAGE,
+        tiny_model_dir,
         "--threshold",
         "0.5",
         "--json",

@@ -9,7 +9,7 @@ import pytest
 
 from skim import bench, bench_articles, evaluate
 from tests.conftest import tiny_model
-from tests.test_cli import PASSAGE, run
+from tests.test_cli import PASSAGE, run, run_answer
 
 KINDS = ["diagonal", "question"]
 
@@ -61,15 +61,9 @@ def one_error_line(code, out, err):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_answer_json_names_the_predictor_that_judged(capsys, tiny_model_dir, kind):
-    code, out, _ = run(
+    code, out, _ = run_answer(
         capsys,
-        "answer",
-        "--model",
-        str(tiny_model_dir),
-        "--question",
-        "Where?",
-        "--context",
-        PASSAGE,
+        tiny_model_dir,
         "--predictor",
         kind,
         "--json",
@@ -90,15 +84,9 @@ def test_answer_defaults_to_the_checkpoints_predictor_and_its_threshold(capsys, 
 
 
 def test_answer_human_output_names_the_predictor(capsys, tiny_model_dir):
-    code, out, _ = run(
+    code, out, _ = run_answer(
         capsys,
-        "answer",
-        "--model",
-        str(tiny_model_dir),
-        "--question",
-        "Where?",
-        "--context",
-        PASSAGE,
+        tiny_model_dir,
         "--predictor",
         "question",
     )
