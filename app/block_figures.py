@@ -16,7 +16,8 @@ from .palette import ANSWER, DROP_MARK
 
 
 def keep_prob_figure(trace: SkimTrace, block: int) -> go.Figure:
-    """P(keep) of `block` at each layer against the threshold; ✕ where it fell below and was dropped."""
+    """P(keep) of `block` at each layer against the threshold (each layer's own, where the checkpoint scales it);
+    ✕ where it fell below and was dropped."""
     layers = np.arange(trace.num_layers)
     probs = keep_prob_grid(trace)[:, block]  # NaN once the block is gone
     dropped_at = trace.block_dropped_at()[block]
@@ -41,12 +42,25 @@ def keep_prob_figure(trace: SkimTrace, block: int) -> go.Figure:
                 hoverinfo="skip",
             )
         )
-    fig.add_hline(
-        y=trace.threshold,
-        line={"color": "#555", "dash": "dash", "width": 1},
-        annotation_text=f"threshold {trace.threshold:g}",
-        annotation_position="top left",
-    )
+    per_layer = trace.layer_thresholds
+    if per_layer and len(set(per_layer)) > 1:  # the checkpoint scales the threshold per layer: draw it as steps
+        fig.add_trace(
+            go.Scatter(
+                x=layers,
+                y=per_layer,
+                mode="lines",
+                line={"color": "#555", "dash": "dash", "width": 1, "shape": "hvh"},
+                name="threshold",
+                hovertemplate="layer %{x}: threshold %{y:g} (0: not judged)<extra></extra>",
+            )
+        )
+    else:
+        fig.add_hline(
+            y=trace.threshold,
+            line={"color": "#555", "dash": "dash", "width": 1},
+            annotation_text=f"threshold {trace.threshold:g}",
+            annotation_position="top left",
+        )
     fig.update_xaxes(title="layer", tickmode="array", tickvals=layers, ticktext=[f"L{i}" for i in layers])
     fig.update_yaxes(title="P(keep)", range=[-0.02, 1.05])
     fig.update_layout(

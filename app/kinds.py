@@ -31,6 +31,13 @@ def threshold_help(config: SkimConfig) -> str:
     for kind in config.predictor_kinds:
         meaning = THRESHOLD_MEANING.get(kind, f"**{kind}**: see the model card.")
         lines.append(f"{meaning} Default {config.default_threshold(kind):g}.")
+        scales = config.skim_question_layer_scales if kind == "question" else None
+        if scales and len(set(scales)) > 1:
+            per_layer = ", ".join(f"L{i} ×{s:g}" for i, s in enumerate(scales))
+            lines.append(
+                f"This checkpoint scales the question kind's threshold per layer ({per_layer}; ×0: not judged): an "
+                "early drop saves every later layer, so the early layers spend more of the answer-block budget."
+            )
     if len(config.predictor_kinds) > 1:
         lines.append("Switching the predictor moves the slider to that kind's default.")
     return "\n\n".join(lines)

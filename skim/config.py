@@ -26,6 +26,10 @@ class SkimConfig(BertConfig):
         `QuestionPredictor`): at threshold t each skimming layer loses about a fraction t of the answer blocks.
     skim_min_tokens: a predictor runs on an input only while at least this many of its tokens are alive: below
         that, what it could still remove saves less than the predictor costs (measured: README, Speed).
+    skim_question_layer_scales: per encoder layer, the multiple of the question kind's threshold that layer's
+        predictor applies (`None`: 1 everywhere). A drop after an early layer saves every later layer, so the
+        early layers can spend more of the answer-block budget; a layer at 0 does not run its predictor at all
+        while skimming. Chosen on held-out training questions (`scripts/layer_schedule.py`).
     """
 
     skim_block_size: int = 32
@@ -37,6 +41,7 @@ class SkimConfig(BertConfig):
     skim_default_predictor: str = "diagonal"
     skim_question_threshold: float = 0.02
     skim_min_tokens: int = 0
+    skim_question_layer_scales: list[float] | None = None
 
     @property
     def predictor_layers(self) -> list[int]:
@@ -51,8 +56,20 @@ class SkimConfig(BertConfig):
     def default_threshold(self, kind: str) -> float:
         return self.skim_question_threshold if kind == "question" else self.skim_threshold
 
+    def layer_thresholds(self, kind: str, threshold: float) -> list[float]:
+        """Per encoder layer, the threshold that layer's `kind` predictor applies when `threshold` is asked for.
+        0 (score only, drop nothing) and ≥ 1 (drop every block) mean the same in every layer."""
+        scales = self.skim_question_layer_scales if kind == "question" else None
+        if scales is None or threshold <= 0 or threshold >= 1:
+            return [threshold] * self.num_hidden_layers
+        if len(scales) != self.num_hidden_layers:
+            raise ValueError(
+                f"skim_question_layer_scales has {len(scales)} entries for {self.num_hidden_layers} layers"
+            )
+        return [threshold * float(s) for s in scales]
 
-SKIM_METHODS = ("predictor_layers", "predictor_kinds", "default_threshold")
+
+SKIM_METHODS = ("predictor_layers", "predictor_kinds", "default_threshold", "layer_thresholds")
 
 
 def skim_config_class(base: type[PreTrainedConfig]) -> type[PreTrainedConfig]:

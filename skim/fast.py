@@ -158,6 +158,7 @@ class FastSkimReader:
         bs = self.block_size
         predictors = self.predictors if layers is None else {i: p for i, p in self.predictors.items() if i in layers}
         threshold = self.model.config.default_threshold(self.kind) if threshold is None else threshold
+        layer_thresholds = self.model.config.layer_thresholds(self.kind, threshold)
         batch, length = input_ids.shape
         device = input_ids.device
         if attention_mask is None:
@@ -189,7 +190,10 @@ class FastSkimReader:
             mask = None if all_valid else valid[:, None, None, :]
             block_probs = torch.full((batch, num_blocks), float("nan"), device=device)
             long_enough = valid.sum(1) >= self.min_tokens  # (B,) inputs that can still pay for a predictor
-            judging = skim and i in predictors and bool(long_enough.any())
+            # A layer whose own threshold is 0 while skimming drops nothing: its predictor is not worth running.
+            judging = (
+                skim and i in predictors and bool(long_enough.any()) and (threshold == 0 or layer_thresholds[i] > 0)
+            )
             if judging:
                 context, lse = attention_with_lse(q, k, v, mask, self.scale)
                 scored = scorable & alive & long_enough[:, None]  # see `skim_min_tokens`
@@ -206,9 +210,9 @@ class FastSkimReader:
                 context = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=self.scale)
             attn_out = layer.attention_output(context, hidden, rows)
 
-            if judging and threshold > 0:
+            if judging and layer_thresholds[i] > 0:
                 scored = scorable & alive & long_enough[:, None]
-                drop = scored if threshold >= 1 else scored & (block_probs < threshold)
+                drop = scored if layer_thresholds[i] >= 1 else scored & (block_probs < layer_thresholds[i])
                 if bool(drop.any()):
                     alive = alive & ~drop
                     safe = positions.masked_fill(~valid, 0)

@@ -221,6 +221,7 @@ class Reader:
             model=self.name,
             threshold=threshold,
             skim=skim,
+            layer_thresholds=self.model.config.layer_thresholds(predictor, threshold) if skim else None,
             block_size=self.model.config.skim_block_size,
             num_layers=self.model.config.num_hidden_layers,
             answer=answers[0] if answers else None,

@@ -232,9 +232,12 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
         alive = block_real.clone()  # (B, nb)
         cut = False  # has any token been removed yet?
 
+        layer_thresholds = cfg.layer_thresholds(predictor, threshold)
         active = set(cfg.predictor_layers)
         if skim_layers is not None and not labelled:
             active &= set(skim_layers)
+        if skim and not labelled and threshold > 0:  # a layer whose own threshold is 0 would drop nothing
+            active = {i for i in active if layer_thresholds[i] > 0}
         kinds = cfg.predictor_kinds if labelled else [predictor]
         keep_probs, alive_per_layer, attentions, position_maps, layer_tokens = [], [], [], [], []
         skim_losses = []
@@ -267,10 +270,13 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
                 if skim:
                     # Cut between attention and FFN: the FFN is per token, so survivors get the same output as
                     # cutting after the layer (the paper), and dropped tokens cost no FFN work.
-                    if threshold >= 1:
+                    layer_threshold = layer_thresholds[i]
+                    if layer_threshold >= 1:
                         drop = scored
+                    elif layer_threshold > 0:
+                        drop = scored & (block_probs < layer_threshold)
                     else:
-                        drop = scored & (block_probs < threshold) if threshold > 0 else torch.zeros_like(scored)
+                        drop = torch.zeros_like(scored)
                     alive = alive & ~drop
                     token_alive = alive.repeat_interleave(bs, 1).gather(1, positions.masked_fill(~valid, 0))
                     keep = valid & (token_alive | frame.gather(1, positions.masked_fill(~valid, 0)))

@@ -119,6 +119,7 @@ class SkimTrace:
     version: int = TRACE_VERSION
     skim_layers: list[int] | None = None  # the layers allowed to skim; None: every layer with a predictor
     predictor: str = "diagonal"  # the kind that judged: "diagonal" (the paper's CNN) or "question" (ours)
+    layer_thresholds: list[float] | None = None  # per layer, the threshold its predictor applied (None: `threshold`)
 
     def __post_init__(self) -> None:
         if len(self.layers) != self.num_layers:
@@ -158,6 +159,7 @@ class SkimTrace:
             "skim": self.skim,
             "skim_layers": self.skim_layers,
             "predictor": self.predictor,
+            "layer_thresholds": self.layer_thresholds,
             "kept_fraction": self.kept_fraction,
             "n_windows": len(self.windows),
             "blocks": [asdict(b) for b in self.blocks],
