@@ -36,6 +36,15 @@ def keep_prob_grid(trace: SkimTrace) -> np.ndarray:
     return grid
 
 
+def drop_label(trace: SkimTrace) -> str:
+    """The ✕'s legend entry: the threshold, or each judging layer's own where the checkpoint scales it."""
+    per_layer = trace.layer_thresholds
+    if not per_layer or len(set(per_layer)) == 1:
+        return f"dropped (P(keep) < {trace.threshold:g})"
+    judged = ", ".join(f"L{i} {t:g}" for i, t in enumerate(per_layer) if t > 0)
+    return f"dropped (P(keep) < its layer's threshold: {judged})"
+
+
 def skim_map_figure(trace: SkimTrace, gold: Block | None = None) -> go.Figure:
     """Layers × blocks heatmap of P(keep). ✕ marks the cell where a block was dropped; the blank cells below it
     are layers it never reached. The answer's block is outlined, and the `gold` answer's block dashed."""
@@ -74,7 +83,7 @@ def skim_map_figure(trace: SkimTrace, gold: Block | None = None) -> go.Figure:
             y=np.array([layer for _, layer in drops], dtype=int),
             mode="markers",
             marker={"symbol": "x-thin", "size": 14, "line": {"width": 3, "color": DROP_MARK}},
-            name=f"dropped (P(keep) < {trace.threshold:g})",
+            name=drop_label(trace),
             hoverinfo="skip",
             showlegend=True,
         )

@@ -111,3 +111,17 @@ def test_the_cli_names_each_layers_threshold(tmp_path, tokenizer, capsys):
     assert lines[2].endswith("(threshold 0.3)") and lines[3].endswith("(not judged: this layer's threshold is 0)")
     assert main([*argv, "--predictor", "diagonal"]) == 0
     assert "threshold" not in capsys.readouterr().out.splitlines()[2]  # one threshold: the lines are as before
+
+
+def test_the_skim_maps_legend_names_each_judging_layers_threshold(tmp_path, tokenizer):
+    from app.figures import drop_label
+
+    path = tmp_path / "scaled"
+    tiny_model(skim_question_layer_scales=[1.5, 0.0]).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    reader = Reader.from_pretrained(path)
+    scaled = reader("Who wrote it?", PASSAGE, threshold=0.2, predictor="question")
+    assert drop_label(scaled) == "dropped (P(keep) < its layer's threshold: L0 0.3)"
+    assert (
+        drop_label(reader("Who wrote it?", PASSAGE, threshold=0.2, predictor="diagonal")) == "dropped (P(keep) < 0.2)"
+    )

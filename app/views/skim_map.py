@@ -16,8 +16,14 @@ PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "svg"}
 def render_skim_map(trace: SkimTrace, gold: Block | None = None) -> None:
     fig = skim_map_figure(trace, gold)
     st.plotly_chart(fig, key="skim_map", config=PLOTLY_CONFIG)
+    unjudged = [i for i, t in enumerate(trace.layer_thresholds or []) if t == 0 and trace.threshold > 0]
+    blank = "blank = already gone" + (
+        f", or a layer that does not judge ({', '.join(f'L{i}' for i in unjudged)}: its threshold is 0)"
+        if unjudged
+        else ""
+    )
     st.caption(
-        "Colour = P(keep) from each layer's predictor; ✕ = dropped there; blank = already gone; "
+        f"Colour = P(keep) from each layer's predictor; ✕ = dropped there; {blank}; "
         "blue outline = the model's answer" + (", purple dashes = the gold answer." if gold else ".")
     )
     render_figure_downloads(fig, "skim-map")
