@@ -15,6 +15,20 @@ from tests.test_fast import padded_batch
 SCALES = [[1.5, 0.0], [0.5, 2.0]]
 
 
+@pytest.fixture(scope="module")
+def scaled_path(tmp_path_factory, tokenizer):
+    """A saved tiny checkpoint whose question kind judges after layer 0 only, at 1.5 × the threshold."""
+    path = tmp_path_factory.mktemp("scaled")
+    tiny_model(skim_question_layer_scales=[1.5, 0.0]).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reader(scaled_path):
+    return Reader.from_pretrained(scaled_path)
+
+
 def test_layer_thresholds_scale_only_the_question_kind_and_leave_0_and_1_alone():
     cfg = tiny_config(skim_question_layer_scales=[2.0, 0.0])
     assert cfg.layer_thresholds("question", 0.1) == [0.2, 0.0]
@@ -71,11 +85,7 @@ def test_a_layer_at_scale_0_runs_no_predictor_while_skimming_but_is_scored_at_th
         assert torch.equal(a, b)
 
 
-def test_the_trace_records_each_layers_threshold(tmp_path, tokenizer):
-    path = tmp_path / "scaled"
-    tiny_model(skim_question_layer_scales=[1.5, 0.0]).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    reader = Reader.from_pretrained(path)
+def test_the_trace_records_each_layers_threshold(reader):
     trace = reader("Who wrote it?", PASSAGE, threshold=0.2, predictor="question")
     assert trace.layer_thresholds == pytest.approx([0.3, 0.0])
     assert trace.summary()["layer_thresholds"] == pytest.approx([0.3, 0.0])
@@ -83,14 +93,10 @@ def test_the_trace_records_each_layers_threshold(tmp_path, tokenizer):
     assert reader("Who wrote it?", PASSAGE, skim=False).layer_thresholds is None
 
 
-def test_the_keep_prob_figure_draws_each_layers_threshold(tmp_path, tokenizer):
+def test_the_keep_prob_figure_draws_each_layers_threshold(reader):
     from app.block_figures import keep_prob_figure
     from app.kinds import threshold_help
 
-    path = tmp_path / "scaled"
-    tiny_model(skim_question_layer_scales=[1.5, 0.0]).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    reader = Reader.from_pretrained(path)
     trace = reader("Who wrote it?", PASSAGE, threshold=0.2, predictor="question")
     steps = [d for d in keep_prob_figure(trace, 0).data if d.name == "threshold"]
     assert len(steps) == 1 and list(steps[0].y) == pytest.approx([0.3, 0.0])
@@ -99,13 +105,10 @@ def test_the_keep_prob_figure_draws_each_layers_threshold(tmp_path, tokenizer):
     assert not [d for d in keep_prob_figure(uniform, 0).data if d.name == "threshold"]  # one line, as before
 
 
-def test_the_cli_names_each_layers_threshold(tmp_path, tokenizer, capsys):
+def test_the_cli_names_each_layers_threshold(scaled_path, capsys):
     from skim.cli import main
 
-    path = tmp_path / "scaled"
-    tiny_model(skim_question_layer_scales=[1.5, 0.0]).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    argv = ["answer", "--model", str(path), "--question", "Who wrote it?", "--context", PASSAGE]
+    argv = ["answer", "--model", str(scaled_path), "--question", "Who wrote it?", "--context", PASSAGE]
     assert main([*argv, "--predictor", "question", "--threshold", "0.2"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].endswith("(threshold 0.3)") and lines[3].endswith("(not judged: this layer's threshold is 0)")
@@ -113,13 +116,9 @@ def test_the_cli_names_each_layers_threshold(tmp_path, tokenizer, capsys):
     assert "threshold" not in capsys.readouterr().out.splitlines()[2]  # one threshold: the lines are as before
 
 
-def test_the_skim_maps_legend_names_each_judging_layers_threshold(tmp_path, tokenizer):
+def test_the_skim_maps_legend_names_each_judging_layers_threshold(reader):
     from app.figures import drop_label
 
-    path = tmp_path / "scaled"
-    tiny_model(skim_question_layer_scales=[1.5, 0.0]).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    reader = Reader.from_pretrained(path)
     scaled = reader("Who wrote it?", PASSAGE, threshold=0.2, predictor="question")
     assert drop_label(scaled) == "dropped (P(keep) < its layer's threshold: L0 0.3)"
     assert (
