@@ -72,7 +72,7 @@ judges (it appears only when the model holds more than one).
 | --- | --- | --- |
 | 384-token passages (gold paragraph joined with its neighbours) | **1.29×**, F1 74.9 → 74.8 | 1.10×, F1 74.9 → 69.5 |
 | single SQuAD paragraphs | **1.08×**, F1 79.7 → 80.2 | 1.04×, F1 79.7 → 79.2 |
-| whole articles (34 windows on average) | **1.47×**, F1 48.7 → 53.4 | 1.15×, F1 48.7 → 51.2 |
+| whole articles (34 windows on average) | **1.48×**, F1 48.7 → 53.4 | 1.15×, F1 48.7 → 51.2 |
 | how well layer 0 / 1 / 3 rank the answer's block (ROC AUC, 0.5 = chance) | 0.82 / 0.86 / 0.91 | 0.44 / 0.65 / 0.89 |
 
   On whole articles skimming *raises* F1: dropping the other paragraphs' blocks keeps the reader from answering out
