@@ -42,8 +42,8 @@ def keep_prob_figure(trace: SkimTrace, block: int) -> go.Figure:
                 hoverinfo="skip",
             )
         )
-    per_layer = trace.layer_thresholds
-    if per_layer and len(set(per_layer)) > 1:  # the checkpoint scales the threshold per layer: draw it as steps
+    per_layer = trace.varying_thresholds()
+    if per_layer is not None:  # the checkpoint scales the threshold per layer: draw it as steps
         fig.add_trace(
             go.Scatter(
                 x=layers,

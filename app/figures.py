@@ -38,8 +38,8 @@ def keep_prob_grid(trace: SkimTrace) -> np.ndarray:
 
 def drop_label(trace: SkimTrace) -> str:
     """The ✕'s legend entry: the threshold, or each judging layer's own where the checkpoint scales it."""
-    per_layer = trace.layer_thresholds
-    if not per_layer or len(set(per_layer)) == 1:
+    per_layer = trace.varying_thresholds()
+    if per_layer is None:
         return f"dropped (P(keep) < {trace.threshold:g})"
     judged = ", ".join(f"L{i} {t:g}" for i, t in enumerate(per_layer) if t > 0)
     return f"dropped (P(keep) < its layer's threshold: {judged})"

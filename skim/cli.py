@@ -99,7 +99,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
         f"{mode}: {n_dropped} of {len(trace.blocks)} context blocks dropped; "
         f"{100 * trace.kept_fraction:.0f}% of token-layers processed; {trace.timings_ms['total']:.0f} ms"
     )
-    per_layer = trace.layer_thresholds if trace.skim and len(set(trace.layer_thresholds or [])) > 1 else None
+    per_layer = trace.varying_thresholds()
     for layer in trace.layers:
         own = "" if per_layer is None else f" (threshold {per_layer[layer.layer]:g})"
         if per_layer is not None and per_layer[layer.layer] == 0:

@@ -23,6 +23,7 @@ from .modeling import BlockSkimForQuestionAnswering, SkimQAOutput
 from .predictors import (
     QuestionPredictor,
     SkimPredictor,
+    blocks_to_drop,
     calibrated_score,
     passage_row_blocks,
     question_features,
@@ -212,7 +213,7 @@ class FastSkimReader:
 
             if judging and layer_thresholds[i] > 0:
                 scored = scorable & alive & long_enough[:, None]
-                drop = scored if layer_thresholds[i] >= 1 else scored & (block_probs < layer_thresholds[i])
+                drop = blocks_to_drop(scored, block_probs, layer_thresholds[i])
                 if bool(drop.any()):
                     alive = alive & ~drop
                     safe = positions.masked_fill(~valid, 0)

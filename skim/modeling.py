@@ -26,6 +26,7 @@ from .predictors import (
     PREDICTOR_KINDS,
     QuestionPredictor,
     SkimPredictor,
+    blocks_to_drop,
     diagonal_blocks,
     passage_row_blocks,
     question_features,
@@ -270,13 +271,7 @@ class BlockSkimForQuestionAnswering(BertPreTrainedModel):
                 if skim:
                     # Cut between attention and FFN: the FFN is per token, so survivors get the same output as
                     # cutting after the layer (the paper), and dropped tokens cost no FFN work.
-                    layer_threshold = layer_thresholds[i]
-                    if layer_threshold >= 1:
-                        drop = scored
-                    elif layer_threshold > 0:
-                        drop = scored & (block_probs < layer_threshold)
-                    else:
-                        drop = torch.zeros_like(scored)
+                    drop = blocks_to_drop(scored, block_probs, layer_thresholds[i])
                     alive = alive & ~drop
                     token_alive = alive.repeat_interleave(bs, 1).gather(1, positions.masked_fill(~valid, 0))
                     keep = valid & (token_alive | frame.gather(1, positions.masked_fill(~valid, 0)))

@@ -102,6 +102,16 @@ def calibrated_score(logits: torch.Tensor, quantiles: torch.Tensor | None) -> to
     return torch.where(margin <= quantiles[0], 0.0, torch.where(margin >= quantiles[-1], 1.0, score))
 
 
+def blocks_to_drop(scored: torch.Tensor, keep_probs: torch.Tensor, threshold: float) -> torch.Tensor:
+    """The decision rule of both the model's forward and the fast path: of the `scored (B, nb)` blocks, those whose
+    `keep_probs` fall below `threshold`; ≥ 1 drops every scored block, 0 none."""
+    if threshold >= 1:
+        return scored
+    if threshold > 0:
+        return scored & (keep_probs < threshold)
+    return torch.zeros_like(scored)
+
+
 def question_features(
     to_rows: torch.Tensor,
     from_rows: torch.Tensor,

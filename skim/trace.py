@@ -129,6 +129,13 @@ class SkimTrace:
         if not 0.0 <= self.kept_fraction <= 1.0 or math.isnan(self.kept_fraction):
             raise ValueError(f"kept_fraction {self.kept_fraction} is outside [0, 1]")
 
+    def varying_thresholds(self) -> list[float] | None:
+        """Each layer's threshold where the checkpoint scaled them apart while skimming; None where one threshold
+        held everywhere (the views then show `threshold` alone)."""
+        if not self.skim or len(set(self.layer_thresholds or [])) < 2:
+            return None
+        return self.layer_thresholds
+
     def block_dropped_at(self) -> dict[int, int | None]:
         """Block id → the layer that dropped it, or None if it survived every layer."""
         dropped: dict[int, int | None] = {b.id: None for b in self.blocks}
