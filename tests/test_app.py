@@ -123,6 +123,35 @@ def test_compare_off_runs_only_the_skimmed_model():
     assert not any(s.value.startswith("Compared") for s in at.subheader)
 
 
+def test_the_full_model_runs_after_every_view_is_built(monkeypatch):
+    """The comparison is read last, so a long passage's answer and views are on screen while it runs; the card is
+    then drawn again with its time, and shown once."""
+    import app.views.export as export_view
+    from skim import Reader
+
+    events: list[str] = []
+    call, downloads = Reader.__call__, export_view.render_trace_downloads
+
+    def spy_call(self, question, context, *args, **kwargs):
+        events.append("skim" if kwargs.get("skim", True) else "full")
+        return call(self, question, context, *args, **kwargs)
+
+    def spy_views(trace):
+        events.append("views")
+        return downloads(trace)
+
+    monkeypatch.setattr(Reader, "__call__", spy_call)
+    monkeypatch.setattr(export_view, "render_trace_downloads", spy_views)
+    at = run_app()
+    events.clear()  # the first run also warms the model up
+    submit(at, "Who wrote the program?", "Ada Lovelace wrote the first published program in 1843.")
+    assert not at.exception
+    assert events.index("full") > events.index("views") > events.index("skim")
+    assert metric(at, "Without skimming").endswith(" ms") and metric(at, "Speed-up").endswith("×")
+    assert [m.label for m in at.metric].count("Without skimming") == 1
+    assert not any("is reading the same input" in c.value for c in at.caption)
+
+
 def test_url_picks_example_and_threshold():
     at = run_app(example="05_block_skim", threshold="0.5")
     assert not at.exception

@@ -39,6 +39,31 @@ def render_input_form() -> None:
         st.caption("This passage is too long to ride in the page's link: a copied link reopens the example's.")
 
 
+def comparison_runs(reader, trace, question: str, passage: str, layers, kind):
+    """`(full, timed)`: the same input without skimming, and the skimmed run again without attention maps, timed
+    like the full run so the card's speed-up compares like with like. A passage of many windows has that time in
+    the trace already (`model_fast`): no second fast run."""
+    full = read(reader, model_path(), question, passage, 0.0, False)
+    if "model_fast" in trace.timings_ms:
+        return full, None
+    timed = read(reader, model_path(), question, passage, trace.threshold, True, "none", layers, kind)
+    return full, timed
+
+
+def checkpoint_run(checkpoint, question: str, passage: str, trace):
+    """The sidebar's second checkpoint on the same input, or `None` when none is loaded. A plain QA checkpoint
+    cannot skim: it answers at full length (the comparison says so in one line)."""
+    if checkpoint.reader is None:
+        return None
+    if not checkpoint.reader.model.has_predictors:
+        return read(checkpoint.reader, checkpoint.key, question, passage, 0.0, False)
+    cfg = checkpoint.reader.model.config
+    kind = chosen_predictor(cfg)  # a checkpoint without the sidebar's kind: its own default, and its threshold
+    threshold = trace.threshold if kind == trace.predictor else cfg.default_threshold(kind)
+    layers = chosen_skim_layers(cfg)
+    return read(checkpoint.reader, checkpoint.key, question, passage, threshold, True, "none", layers, kind)
+
+
 st.title("Block-Skim Explorer")
 st.caption("Which 32-token blocks of a passage does each layer throw away, and does the answer survive?")
 reader = load_reader(model_path())  # cached; the entry script has already stopped if it cannot load
@@ -52,41 +77,16 @@ try:
     with st.spinner("Reading the passage…"):
         layers, kind, threshold = chosen_skim_layers(reader.model.config), ss.predictor, float(ss.threshold)
         trace = read(reader, model_path(), ss.question, ss.passage, threshold, True, "", layers, kind)
-        full = read(reader, model_path(), ss.question, ss.passage, 0.0, False) if ss.compare else None
-        # Timed like the full run (no attention copied out): the card's speed-up compares like with like.
-        # A passage of many windows has that time in the trace already (`model_fast`): no second fast run.
-        timed = (
-            read(reader, model_path(), ss.question, ss.passage, threshold, True, "none", layers, kind)
-            if full and "model_fast" not in trace.timings_ms
-            else None
-        )
-        other = None
-        if checkpoint.reader is not None and not checkpoint.reader.model.has_predictors:
-            # A plain QA checkpoint cannot skim: it answers at full length (the comparison says so in one line).
-            other = read(checkpoint.reader, checkpoint.key, ss.question, ss.passage, 0.0, False)
-        elif checkpoint.reader is not None:
-            cfg = checkpoint.reader.model.config
-            other_kind = chosen_predictor(cfg)  # a checkpoint without the sidebar's kind: its own default, and
-            other_threshold = threshold if other_kind == kind else cfg.default_threshold(other_kind)  # its threshold
-            other = read(
-                checkpoint.reader,
-                checkpoint.key,
-                ss.question,
-                ss.passage,
-                other_threshold,
-                True,
-                "none",
-                chosen_skim_layers(cfg),
-                other_kind,
-            )
 except InputError as err:
     st.error(str(err))
     st.stop()
 
+# The comparisons (the full model, a second checkpoint) run last and fill these slots: the answer and every view
+# are on screen while they run, instead of waiting for a second read of a long passage at full length.
 with right:
-    render_answer_card(trace, full, gold_answer(), timed)
-    if other is not None:
-        render_checkpoint_compare(trace, other)
+    card_slot, checkpoint_slot = st.empty(), st.empty()
+    with card_slot.container():
+        render_answer_card(trace, None, gold_answer(), pending=bool(ss.compare))
     for warning in trace.warnings:
         st.info(warning)
 gold_row = gold()
@@ -104,9 +104,27 @@ st.subheader("Why did it skim?")
 render_why(trace, gold_row)
 st.subheader("Attention")
 render_attention(trace)
-if full is not None:
-    st.subheader("Compared with the full model")
-    render_compare(trace, full)
+compare_slot = st.empty()
 st.subheader("Export this run")
 render_trace_downloads(trace)
 st.caption("Each figure has its own download buttons below it; the camera icon on a figure saves it as SVG.")
+
+full = timed = other = None
+try:
+    if ss.compare:
+        with st.spinner("Running the full model for the comparison…"):
+            full, timed = comparison_runs(reader, trace, ss.question, ss.passage, layers, kind)
+    if checkpoint.reader is not None:
+        with st.spinner("Reading with the second checkpoint…"):
+            other = checkpoint_run(checkpoint, ss.question, ss.passage, trace)
+except InputError as err:  # a second checkpoint may refuse what the default read (another tokenizer's limits)
+    st.error(str(err))
+if full is not None:
+    with card_slot.container():
+        render_answer_card(trace, full, gold_answer(), timed)
+    with compare_slot.container():
+        st.subheader("Compared with the full model")
+        render_compare(trace, full)
+if other is not None:
+    with checkpoint_slot.container():
+        render_checkpoint_compare(trace, other)

@@ -10,10 +10,15 @@ from ..markup import answer_html, text_html
 
 
 def render_answer_card(
-    trace: SkimTrace, full: SkimTrace | None, gold: str | None = None, timed: SkimTrace | None = None
+    trace: SkimTrace,
+    full: SkimTrace | None,
+    gold: str | None = None,
+    timed: SkimTrace | None = None,
+    pending: bool = False,
 ) -> None:
-    """`full` is the same input read without skimming, or `None` when the comparison is off; `timed` the same
-    skimmed run without attention maps, whose model time is the one comparable with `full`'s."""
+    """`full` is the same input read without skimming, or `None` when the comparison is off or still `pending`
+    (the page draws the card again when it is done); `timed` the same skimmed run without attention maps, whose
+    model time is the one comparable with `full`'s."""
     with st.container(border=True):
         st.caption("Answer")
         st.markdown(answer_html(trace, gold), unsafe_allow_html=True)
@@ -23,7 +28,9 @@ def render_answer_card(
         if full is not None and full.answer is not None and not _agree(trace, full):
             full_answer = f"Full model: <b>{text_html(full.answer.text)}</b> (score {full.answer.score:.3f})"
             st.markdown(f"<div>{full_answer}</div>", unsafe_allow_html=True)
-        if full is None:
+        if full is None and pending:
+            st.caption("The full model is reading the same input for the comparison…")
+        elif full is None:
             st.caption("Turn on *Compare with the full model* in the sidebar for the unskimmed time and answer.")
         st.caption("Timings are for this machine and include noise from anything else it runs.")
 
