@@ -136,6 +136,17 @@ class SkimTrace:
             return None
         return self.layer_thresholds
 
+    def short_window_layers(self) -> list[int]:
+        """Layers whose predictor scored some blocks but not others still alive: those of windows that had fewer
+        than the model's `skim_min_tokens` tokens left there, too few for a predictor to pay for itself."""
+        alive = {b.id for b in self.blocks}
+        short = []
+        for layer in self.layers:
+            if layer.keep_prob and any(str(b) not in layer.keep_prob for b in alive):
+                short.append(layer.layer)
+            alive = set(layer.kept_blocks)
+        return short
+
     def block_dropped_at(self) -> dict[int, int | None]:
         """Block id → the layer that dropped it, or None if it survived every layer."""
         dropped: dict[int, int | None] = {b.id: None for b in self.blocks}

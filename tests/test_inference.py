@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from skim import InputError, SkimTrace
+from skim import InputError, Reader, SkimTrace
+from tests.conftest import tiny_model
 
 AWKWARD = [
     "Café crème at the Hôtel Négresco costs €12, said Zoë Saldaña.",
@@ -94,3 +95,17 @@ def test_an_input_under_skim_min_tokens_says_why_nothing_was_judged(tiny_reader,
     assert any("nothing was judged" in w and "skim_min_tokens" in w for w in short.warnings)
     assert short.kept_fraction == 1.0 and all(not layer.dropped_blocks for layer in short.layers)
     assert not any("nothing was judged" in w for w in tiny_reader("Who?", passage, skim=False).warnings)
+
+
+def test_a_window_too_short_to_judge_is_named_by_layer(tiny_reader):
+    """A long passage's last window is shorter than the others; under `skim_min_tokens` it goes unjudged while
+    the others are scored, and the trace says at which layers (the skim map's caption names them)."""
+    passage = "Ada Lovelace wrote the first program. " * 60
+    trace = tiny_reader("Who?", passage, threshold=0.4)
+    lengths = [len(w.tokens) for w in trace.windows]
+    assert len(lengths) >= 2 and lengths[-1] < max(lengths) and trace.short_window_layers() == []
+    short_reader = Reader(tiny_model(skim_min_tokens=lengths[-1] + 1), tiny_reader.tokenizer)
+    short = short_reader("Who?", passage, threshold=0.4)
+    last = {b.id for b in short.blocks if b.window == len(lengths) - 1}
+    assert short.short_window_layers()[0] == 0 and short.layers[0].keep_prob  # the long windows were scored
+    assert all(str(b) not in layer.keep_prob for layer in short.layers for b in last)

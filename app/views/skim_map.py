@@ -22,6 +22,12 @@ def render_skim_map(trace: SkimTrace, gold: Block | None = None) -> None:
         if unjudged
         else ""
     )
+    short = trace.short_window_layers()
+    if short:
+        blank += (
+            f", or, at {', '.join(f'L{i}' for i in short)}, a window with too few tokens left for a predictor to pay "
+            "for itself (the model's skim_min_tokens)"
+        )
     st.caption(
         f"Colour = P(keep) from each layer's predictor; ✕ = dropped there; {blank}; "
         "blue outline = the model's answer" + (", purple dashes = the gold answer." if gold else ".")
