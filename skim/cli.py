@@ -115,12 +115,28 @@ def cmd_answer(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .data import read_squad_json
-    from .evaluate import evaluate, sweep
+    from .evaluate import evaluate, evaluate_full, sweep
     from .inference import Reader
 
     rows = read_squad_json(args.data)[: args.limit]
     reader = Reader.from_pretrained(args.model)
-    reader.model.check_skim(True)  # every eval skims: a plain checkpoint is refused before the full-model pass
+    if args.no_skim:
+        if args.sweep or args.threshold is not None or args.skim_layers or args.predictor:
+            raise InputError(
+                "--no-skim runs the full model only: --threshold, --sweep, --skim-layers and --predictor do not apply"
+            )
+        result = evaluate_full(reader, rows)
+        if args.output:
+            write_json(args.output, {"data": args.data, "model": reader.name, **result})
+        full = result["full"]
+        print(
+            json.dumps(result)
+            if args.json
+            else f"{result['n']} questions, full model (no skimming)\n"
+            f"  full  EM {full['exact_match']:.2f}  F1 {full['f1']:.2f}  {full['seconds']:.1f} s"
+        )
+        return 0
+    reader.model.check_skim(True)  # every other eval skims: a plain checkpoint is refused before the full pass
     reader.check_skim_layers(args.skim_layers)  # one line before a long run, not after the full-model pass
     reader.check_predictor(args.predictor)
     if args.sweep:
@@ -271,6 +287,11 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--sweep", type=threshold_arg, nargs="+", metavar="P", help="skim at each of these thresholds")
     p.add_argument("--skim-layers", type=int, nargs="+", metavar="L", help=SKIM_LAYERS_HELP)
     p.add_argument("--predictor", choices=["diagonal", "question"], help=PREDICTOR_HELP)
+    p.add_argument(
+        "--no-skim",
+        action="store_true",
+        help="the full model only (no skimming pass; any extractive-QA checkpoint, with or without predictors)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_eval)
 

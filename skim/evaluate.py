@@ -123,6 +123,13 @@ def evaluate(
     }
 
 
+def evaluate_full(reader: Reader, rows: list[dict], on_progress: Progress | None = None) -> dict:
+    """`{"n", "full": {"exact_match", "f1", "seconds"}}`: the full model alone (`eval --no-skim`), e.g. to compare
+    checkpoints trained with and without the skim loss, or a plain extractive-QA checkpoint."""
+    full = run_questions(reader, rows, None, skim=False, desc="full model", on_progress=on_progress)
+    return {"n": len(rows), "full": {k: full[k] for k in ("exact_match", "f1", "seconds")}}
+
+
 def sweep(
     reader: Reader,
     rows: list[dict],

@@ -139,30 +139,21 @@ def test_bad_input_exits_2_with_one_line(capsys, tiny_model_dir, tmp_path, case)
     assert err.startswith("error: ") and err.count("\n") == 1, err
 
 
-def test_eval_json_contract(capsys, tiny_model_dir, tmp_path):
-    squad = {
-        "version": "1.1",
-        "data": [
-            {
-                "title": "T",
-                "paragraphs": [
-                    {
-                        "context": PASSAGE,
-                        "qas": [
-                            {
-                                "id": "q1",
-                                "question": "Where was she born?",
-                                "answers": [{"text": "Warsaw", "answer_start": 24}],
-                            },
-                            {"id": "q2", "question": "When?", "answers": [{"text": "1867", "answer_start": 34}]},
-                        ],
-                    }
-                ],
-            }
-        ],
-    }
+def tiny_squad(tmp_path) -> str:
+    """An official-format SQuAD file of two questions about PASSAGE."""
+    qas = [
+        {"id": "q1", "question": "Where was she born?", "answers": [{"text": "Warsaw", "answer_start": 24}]},
+        {"id": "q2", "question": "When?", "answers": [{"text": "1867", "answer_start": 34}]},
+    ]
     path = tmp_path / "dev.json"
-    path.write_text(json.dumps(squad))
+    path.write_text(
+        json.dumps({"version": "1.1", "data": [{"title": "T", "paragraphs": [{"context": PASSAGE, "qas": qas}]}]})
+    )
+    return str(path)
+
+
+def test_eval_json_contract(capsys, tiny_model_dir, tmp_path):
+    path = tiny_squad(tmp_path)
     code, out, err = run(capsys, "eval", "--data", str(path), "--model", str(tiny_model_dir), "--limit", "2", "--json")
     assert code == 0
     result = json.loads(out)
@@ -197,28 +188,7 @@ def test_module_entry_point_exit_code_without_traceback(tmp_path):
 
 
 def test_eval_sweep_reports_each_threshold(capsys, tiny_model_dir, tmp_path):
-    squad = {
-        "version": "1.1",
-        "data": [
-            {
-                "title": "T",
-                "paragraphs": [
-                    {
-                        "context": PASSAGE,
-                        "qas": [
-                            {
-                                "id": "q1",
-                                "question": "Where was she born?",
-                                "answers": [{"text": "Warsaw", "answer_start": 24}],
-                            }
-                        ],
-                    }
-                ],
-            }
-        ],
-    }
-    path = tmp_path / "dev.json"
-    path.write_text(json.dumps(squad))
+    path = tiny_squad(tmp_path)
     code, out, _ = run(
         capsys, "eval", "--data", str(path), "--model", str(tiny_model_dir), "--sweep", "0", "1", "--json"
     )
@@ -226,3 +196,18 @@ def test_eval_sweep_reports_each_threshold(capsys, tiny_model_dir, tmp_path):
     assert code == 0 and [p["threshold"] for p in result["skim"]] == [0.0, 1.0]
     assert result["skim"][0]["kept_fraction"] == 1.0 and result["skim"][0]["f1"] == result["full"]["f1"]
     assert result["skim"][1]["kept_fraction"] < 1.0
+
+
+def test_eval_no_skim_runs_the_full_model_only(capsys, tiny_model_dir, tmp_path):
+    path = tiny_squad(tmp_path)
+    code, out, _ = run(capsys, "eval", "--data", path, "--model", str(tiny_model_dir), "--no-skim", "--json")
+    assert code == 0
+    result = json.loads(out)
+    _, both, _ = run(capsys, "eval", "--data", path, "--model", str(tiny_model_dir), "--json")
+    full = json.loads(both)["full"]
+    assert set(result) == {"n", "full"} and result["n"] == 2
+    assert (result["full"]["exact_match"], result["full"]["f1"]) == (full["exact_match"], full["f1"])
+    code, _, err = run(
+        capsys, "eval", "--data", path, "--model", str(tiny_model_dir), "--no-skim", "--threshold", "0.5"
+    )
+    assert code == 2 and err.startswith("error: ") and "--no-skim" in err

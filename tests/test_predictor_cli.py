@@ -358,3 +358,16 @@ def test_eval_refuses_a_plain_checkpoint_before_any_question(capsys, tokenizer, 
     for extra in ([], ["--sweep", "0.1", "0.2"]):
         err = one_error_line(*run(capsys, "eval", "--data", str(data), "--model", str(plain), *extra))
         assert "no skim predictors" in err
+
+
+def test_eval_no_skim_reads_a_plain_checkpoint(capsys, tokenizer, tmp_path):
+    from transformers import AutoModelForQuestionAnswering
+
+    from tests.test_encoders import encoder_config
+
+    plain = tmp_path / "plain"
+    AutoModelForQuestionAnswering.from_config(encoder_config("bert", len(tokenizer), skim=False)).save_pretrained(plain)
+    tokenizer.save_pretrained(plain)
+    capsys.readouterr()  # the save's progress bar
+    code, out, _ = run(capsys, "eval", "--data", str(squad_file(tmp_path)), "--model", str(plain), "--no-skim")
+    assert code == 0 and "full model (no skimming)" in out and " F1 " in out
