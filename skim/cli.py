@@ -245,9 +245,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from .allocator import keep_freed_memory
     from .train import TrainConfig, train
 
     logging.getLogger().setLevel(logging.INFO)
+    keep_freed_memory()  # a CPU step ran 1.66x faster without re-faulting its large buffers (skim/allocator.py)
     if not args.data and not args.dataset:
         raise InputError("give --data PATH (an official SQuAD JSON file) or --dataset squad (needs a network)")
     names = {f.name for f in fields(TrainConfig)}
