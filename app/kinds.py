@@ -38,6 +38,12 @@ def threshold_help(config: SkimConfig) -> str:
                 f"This checkpoint scales the question kind's threshold per layer ({per_layer}; ×0: not judged): an "
                 "early drop saves every later layer, so the early layers spend more of the answer-block budget."
             )
+        many = config.skim_question_many_windows_scale if kind == "question" else None
+        if many and many != 1:
+            lines.append(
+                f"A passage read in several windows gets ×{many:g} the question kind's threshold in every window: "
+                "most of its windows cannot hold the answer, and their competing spans are what a cut removes."
+            )
     if len(config.predictor_kinds) > 1:
         lines.append("Switching the predictor moves the slider to that kind's default.")
     return "\n\n".join(lines)

@@ -49,6 +49,10 @@ def window_chunks(windows: list[Window]) -> list[dict[str, torch.Tensor]]:
     return [batch_windows(windows[i : i + WINDOWS_PER_FORWARD]) for i in range(0, len(windows), WINDOWS_PER_FORWARD)]
 
 
+def windows_in(chunks: list[dict[str, torch.Tensor]]) -> int:
+    return sum(c["input_ids"].shape[0] for c in chunks)
+
+
 def article_answer(outputs: list, item: dict) -> str:
     """The best span across all of an article item's windows by start + end logit (as the Reader picks it; the
     first window wins a tie); `outputs` are the forwards of `window_chunks(item["windows"])`, in order."""
@@ -90,8 +94,10 @@ def run_article_bench(
         "hf": lambda chunks: [hf(**hf_inputs(model, c)) for c in chunks],
         "full": lambda chunks: [fast(**c, skim=False) for c in chunks],
     }
-    for t in thresholds:
-        runners[f"skim@{t}"] = lambda chunks, t=t: [fast(**c, threshold=t) for c in chunks]
+    for t in thresholds:  # at the threshold the Reader gives a passage of that many windows
+        runners[f"skim@{t}"] = lambda chunks, t=t: [
+            fast(**c, threshold=cfg.passage_threshold(fast.kind, t, windows_in(chunks))) for c in chunks
+        ]
 
     times: dict[str, list[float]] = defaultdict(list)
     ems: dict[str, list[float]] = defaultdict(list)

@@ -30,6 +30,10 @@ class SkimConfig(BertConfig):
         predictor applies (`None`: 1 everywhere). A drop after an early layer saves every later layer, so the
         early layers can spend more of the answer-block budget; a layer at 0 does not run its predictor at all
         while skimming. Chosen on held-out training questions (`scripts/layer_schedule.py`).
+    skim_question_many_windows_scale: the multiple of the question kind's threshold applied to every window of a
+        passage read in more than one window (`None`: 1). Most windows of a long passage cannot hold the answer,
+        and its competing spans are what a cut removes, so a long passage pays for a higher threshold than one
+        window does (measured on whole articles: README, Speed).
     """
 
     skim_block_size: int = 32
@@ -42,6 +46,7 @@ class SkimConfig(BertConfig):
     skim_question_threshold: float = 0.02
     skim_min_tokens: int = 0
     skim_question_layer_scales: list[float] | None = None
+    skim_question_many_windows_scale: float | None = None
 
     @property
     def predictor_layers(self) -> list[int]:
@@ -68,8 +73,16 @@ class SkimConfig(BertConfig):
             )
         return [threshold * float(s) for s in scales]
 
+    def passage_threshold(self, kind: str, threshold: float, windows: int) -> float:
+        """The threshold `kind`'s predictors are given for a passage read in `windows` windows when `threshold` is
+        asked for (`layer_thresholds` then spreads it over the layers). 0 and ≥ 1 are never rescaled."""
+        scale = self.skim_question_many_windows_scale if kind == "question" and windows > 1 else None
+        if scale is None or threshold <= 0 or threshold >= 1:
+            return threshold
+        return threshold * float(scale)
 
-SKIM_METHODS = ("predictor_layers", "predictor_kinds", "default_threshold", "layer_thresholds")
+
+SKIM_METHODS = ("predictor_layers", "predictor_kinds", "default_threshold", "layer_thresholds", "passage_threshold")
 
 
 def skim_config_class(base: type[PreTrainedConfig]) -> type[PreTrainedConfig]:

@@ -175,10 +175,11 @@ class Reader:
         # many windows is read by the fast path in packed batches, and only the answer's window is read again with
         # its maps (a 26-window article: one batched pass and one eager window, instead of 26 eager windows).
         trace_later = attention != "none" and len(windows) > 1
+        applied = self.model.config.passage_threshold(predictor, threshold, len(windows))  # what the layers get
         if attention == "none" or trace_later:
-            outputs = self._read_batched(windows, predictor, threshold, skim, skim_layers)
+            outputs = self._read_batched(windows, predictor, applied, skim, skim_layers)
         else:
-            outputs = list(self._read_traced(windows, predictor, threshold, skim, skim_layers))
+            outputs = list(self._read_traced(windows, predictor, applied, skim, skim_layers))
 
         def decided(window: Window, out: SkimQAOutput):
             """The window, its per-layer decisions and its best spans: attention of every window at once would be
@@ -193,7 +194,7 @@ class Reader:
         if trace_later:  # the answer's window (the first if nothing answered), now with its attention maps
             answered = [(spans[0].logit, w) for w, (_, _, spans) in enumerate(runs) if spans]
             w = max(answered, key=lambda a: a[0])[1] if answered else 0  # the first of equal logits
-            out, ms = next(self._read_traced([windows[w]], predictor, threshold, skim, skim_layers))
+            out, ms = next(self._read_traced([windows[w]], predictor, applied, skim, skim_layers))
             model_ms += ms
             runs[w] = decided(windows[w], out)
             kept_attention = self._attention(out, w, attention)
@@ -221,7 +222,7 @@ class Reader:
             model=self.name,
             threshold=threshold,
             skim=skim,
-            layer_thresholds=self.model.config.layer_thresholds(predictor, threshold) if skim else None,
+            layer_thresholds=self.model.config.layer_thresholds(predictor, applied) if skim else None,
             block_size=self.model.config.skim_block_size,
             num_layers=self.model.config.num_hidden_layers,
             answer=answers[0] if answers else None,

@@ -124,3 +124,36 @@ def test_the_skim_maps_legend_names_each_judging_layers_threshold(reader):
     assert (
         drop_label(reader("Who wrote it?", PASSAGE, threshold=0.2, predictor="diagonal")) == "dropped (P(keep) < 0.2)"
     )
+
+
+def test_passage_threshold_scales_only_the_question_kind_of_several_windows():
+    cfg = tiny_config(skim_question_many_windows_scale=3.0)
+    assert cfg.passage_threshold("question", 0.01, 1) == 0.01  # one window: as asked
+    assert cfg.passage_threshold("question", 0.01, 2) == pytest.approx(0.03)
+    assert cfg.passage_threshold("diagonal", 0.01, 5) == 0.01
+    assert [cfg.passage_threshold("question", t, 5) for t in (0.0, 1.0)] == [0.0, 1.0]
+    assert tiny_config().passage_threshold("question", 0.01, 5) == 0.01
+
+
+def test_a_passage_of_several_windows_is_read_at_the_scaled_threshold(tokenizer):
+    """The Reader gives every window of a long passage the scaled threshold (the trace's `layer_thresholds` say
+    so, `threshold` stays what was asked), with the same cuts as the unscaled model asked for the product."""
+    passage = "Ada Lovelace wrote the first program. " * 60
+    plain = Reader(tiny_model(), tokenizer)
+    scaled = Reader(tiny_model(skim_question_many_windows_scale=2.0), tokenizer)
+    for attention in ("none", "heads"):
+        trace = scaled("Who?", passage, threshold=0.2, predictor="question", attention=attention)
+        same = plain("Who?", passage, threshold=0.4, predictor="question", attention=attention)
+        assert len(trace.windows) > 1 and trace.threshold == 0.2
+        assert trace.layer_thresholds == same.layer_thresholds == [0.4, 0.4]
+        assert [layer.dropped_blocks for layer in trace.layers] == [layer.dropped_blocks for layer in same.layers]
+        assert any(layer.dropped_blocks for layer in trace.layers)
+    short = scaled("Who?", PASSAGE, threshold=0.2, predictor="question")
+    assert len(short.windows) == 1 and short.layer_thresholds == [0.2, 0.2]
+
+
+def test_the_threshold_help_names_the_many_windows_scale():
+    from app.kinds import threshold_help
+
+    assert "×3 the question kind's threshold" in threshold_help(tiny_config(skim_question_many_windows_scale=3.0))
+    assert "several windows" not in threshold_help(tiny_config())

@@ -371,3 +371,22 @@ def test_eval_no_skim_reads_a_plain_checkpoint(capsys, tokenizer, tmp_path):
     capsys.readouterr()  # the save's progress bar
     code, out, _ = run(capsys, "eval", "--data", str(squad_file(tmp_path)), "--model", str(plain), "--no-skim")
     assert code == 0 and "full model (no skimming)" in out and " F1 " in out
+
+
+def test_bench_articles_reads_at_the_many_windows_threshold(capsys, tiny_model_dir, tokenizer, tmp_path):
+    """`skim_question_many_windows_scale`: the articles bench gives each article the threshold the Reader would."""
+    from tests.conftest import tiny_model
+
+    scaled = tmp_path / "scaled"
+    tiny_model(skim_question_many_windows_scale=2.0).save_pretrained(scaled)
+    tokenizer.save_pretrained(scaled)
+    data = str(squad_file(tmp_path))
+    results = []
+    for model, threshold in ((scaled, "0.2"), (tiny_model_dir, "0.4")):
+        args = ["--model", str(model), "--data", data, "--threshold", threshold, "--predictor", "question", "--json"]
+        code, out, err = run(capsys, "bench", "--articles", "--n", "2", *args)
+        assert code == 0, err
+        results.append(json.loads(out))
+    assert results[0]["threshold"] == 0.2 and results[0]["kept_fraction"] < 1
+    assert [r["kept_fraction"] for r in results] == [results[1]["kept_fraction"]] * 2
+    assert results[0]["f1_skim"] == results[1]["f1_skim"]
