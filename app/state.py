@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 from skim import InputError, Reader, SkimConfig, SkimTrace
+from skim.allocator import keep_freed_memory
 
 from .examples import Example, load_examples
 from .url import URL_PARAMS, url_int, url_layers, url_predictor, url_threshold
@@ -36,6 +37,10 @@ def load_reader(path: str, version: str = "") -> Reader:
     # Leave one core to the Streamlit server (and, on a laptop, the browser): OpenMP threads that must wait for a
     # busy core spin, and a 2-thread forward then took 5-10x longer here than a 1-thread one.
     torch.set_num_threads(max(1, min(torch.get_num_threads(), (os.cpu_count() or 2) - 1)))
+    # A long passage is read 16 windows a forward, whose feed-forward buffers (38 MB) glibc would unmap on free and
+    # fault in again at every layer (skim/allocator.py); kept, a 30,000-character article's answer and views came
+    # 12 % sooner in one paired run of scripts/bench_app.py --article.
+    keep_freed_memory()
     reader = Reader.from_pretrained(path or None)
     # The first forward of a process pays one-off kernel set-up; without this warm-up the first skimmed run
     # would look several times slower than the full run that follows it.
