@@ -123,6 +123,9 @@ def test_compare_off_runs_only_the_skimmed_model():
     assert not any(s.value.startswith("Compared") for s in at.subheader)
 
 
+TIMINGS_NOTE = "Timings are for this machine and include noise from anything else it runs."
+
+
 def test_the_full_model_runs_after_every_view_is_built(monkeypatch):
     """The comparison is read last, so a long passage's answer and views are on screen while it runs; the card is
     then drawn again with its time, and shown once."""
@@ -150,6 +153,7 @@ def test_the_full_model_runs_after_every_view_is_built(monkeypatch):
     assert metric(at, "Without skimming").endswith(" ms") and metric(at, "Speed-up").endswith("×")
     assert [m.label for m in at.metric].count("Without skimming") == 1
     assert not any("is reading the same input" in c.value for c in at.caption)
+    assert [c.value for c in at.caption].count(TIMINGS_NOTE) == 1  # the first card's tail is not left behind
 
 
 def test_url_picks_example_and_threshold():

@@ -45,6 +45,10 @@ def test_app_shows_the_answer_in_a_browser(server, tiny_reader, tmp_path):
             page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
             assert "Skim map" in page.inner_text("body")
             assert page.locator("[data-testid='stException']").count() == 0
+            # The card is drawn twice in one run (before and after the full model's comparison): once on screen.
+            page.get_by_text("Compared with the full model").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1_000)
+            assert page.get_by_text("Timings are for this machine").count() == 1
             page.screenshot(path=str(shot))
         finally:
             browser.close()

@@ -25,12 +25,17 @@ def render_answer_card(
         for row in range(0, 6, 2):  # two per row: three squeeze values like "124 ms" into "124…" in this column
             for col, (label, value, help_text) in zip(st.columns(2), _cells(trace, full, timed)[row : row + 2]):
                 col.metric(label, value, help=help_text)
+        # The same elements in the same order whatever `full` is: the page draws the card a second time in the same
+        # run once the comparison is in, and the browser keeps any element of the first past the second's last.
+        disagreement = ""
         if full is not None and full.answer is not None and not _agree(trace, full):
-            full_answer = f"Full model: <b>{text_html(full.answer.text)}</b> (score {full.answer.score:.3f})"
-            st.markdown(f"<div>{full_answer}</div>", unsafe_allow_html=True)
-        if full is None and pending:
+            disagreement = f"Full model: <b>{text_html(full.answer.text)}</b> (score {full.answer.score:.3f})"
+        st.markdown(f"<div>{disagreement}</div>", unsafe_allow_html=True)
+        if full is not None:
+            st.caption("Without skimming: the same model with no block removed, read after the views were drawn.")
+        elif pending:
             st.caption("The full model is reading the same input for the comparison…")
-        elif full is None:
+        else:
             st.caption("Turn on *Compare with the full model* in the sidebar for the unskimmed time and answer.")
         st.caption("Timings are for this machine and include noise from anything else it runs.")
 
