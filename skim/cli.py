@@ -126,36 +126,31 @@ def cmd_eval(args: argparse.Namespace) -> int:
                 "--no-skim runs the full model only: --threshold, --sweep, --skim-layers and --predictor do not apply"
             )
         result = evaluate_full(reader, rows)
-        if args.output:
-            write_json(args.output, {"data": args.data, "model": reader.name, **result})
-        full = result["full"]
-        print(
-            json.dumps(result)
-            if args.json
-            else f"{result['n']} questions, full model (no skimming)\n"
-            f"  full  EM {full['exact_match']:.2f}  F1 {full['f1']:.2f}  {full['seconds']:.1f} s"
-        )
-        return 0
-    reader.model.check_skim(True)  # every other eval skims: a plain checkpoint is refused before the full pass
-    reader.check_skim_layers(args.skim_layers)  # one line before a long run, not after the full-model pass
-    reader.check_predictor(args.predictor)
-    if args.sweep:
-        result = sweep(reader, rows, args.sweep, skim_layers=args.skim_layers, predictor=args.predictor)
     else:
-        result = evaluate(reader, rows, args.threshold, skim_layers=args.skim_layers, predictor=args.predictor)
+        reader.model.check_skim(True)  # every other eval skims: a plain checkpoint is refused before the full pass
+        reader.check_skim_layers(args.skim_layers)  # one line before a long run, not after the full-model pass
+        reader.check_predictor(args.predictor)
+        if args.sweep:
+            result = sweep(reader, rows, args.sweep, skim_layers=args.skim_layers, predictor=args.predictor)
+        else:
+            result = evaluate(reader, rows, args.threshold, skim_layers=args.skim_layers, predictor=args.predictor)
     if args.output:
         write_json(args.output, {"data": args.data, "model": reader.name, **result})
-    if args.sweep:
-        print(json.dumps(result) if args.json else format_sweep(result))
-        return 0
     if args.json:
         print(json.dumps(result))
         return 0
-    print(f"{result['n']} questions, threshold {result['threshold']:g}, {result['predictor']} predictor")
-    for name in ("full", "skim"):
+    if args.sweep:
+        print(format_sweep(result))
+        return 0
+    if args.no_skim:
+        print(f"{result['n']} questions, full model (no skimming)")
+    else:
+        print(f"{result['n']} questions, threshold {result['threshold']:g}, {result['predictor']} predictor")
+    for name in ("full",) if args.no_skim else ("full", "skim"):
         r = result[name]
         print(f"  {name:4s}  EM {r['exact_match']:.2f}  F1 {r['f1']:.2f}  {r['seconds']:.1f} s")
-    print(f"  kept fraction {result['skim']['kept_fraction']:.3f}, speed-up {result['speedup']:.2f}x")
+    if not args.no_skim:
+        print(f"  kept fraction {result['skim']['kept_fraction']:.3f}, speed-up {result['speedup']:.2f}x")
     return 0
 
 
