@@ -135,6 +135,19 @@ def test_passage_threshold_scales_only_the_question_kind_of_several_windows():
     assert tiny_config().passage_threshold("question", 0.01, 5) == 0.01
 
 
+def test_the_many_windows_scale_applies_from_its_fewest_windows_on():
+    cfg = tiny_config(skim_question_many_windows_scale=2.0, skim_question_many_windows_min=3)
+    assert [cfg.passage_threshold("question", 0.01, w) for w in (1, 2, 3, 30)] == pytest.approx(
+        [0.01, 0.01, 0.02, 0.02]
+    )
+    assert (
+        tiny_config(skim_question_many_windows_scale=2.0, skim_question_many_windows_min=1).passage_threshold(
+            "question", 0.01, 1
+        )
+        == 0.01
+    )  # one window is never "many"
+
+
 def test_a_passage_of_several_windows_is_read_at_the_scaled_threshold(tokenizer):
     """The Reader gives every window of a long passage the scaled threshold (the trace's `layer_thresholds` say
     so, `threshold` stays what was asked), with the same cuts as the unscaled model asked for the product."""
@@ -157,3 +170,5 @@ def test_the_threshold_help_names_the_many_windows_scale():
 
     assert "×3 the question kind's threshold" in threshold_help(tiny_config(skim_question_many_windows_scale=3.0))
     assert "several windows" not in threshold_help(tiny_config())
+    from_three = threshold_help(tiny_config(skim_question_many_windows_scale=2.0, skim_question_many_windows_min=3))
+    assert "A passage read in 3 windows or more gets ×2" in from_three
