@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from skim import Reader
+from skim.inference import DTYPE_CHOICES
 
 from .kinds import default_thresholds, kind_label, threshold_help
 from .markup import markdown_text
@@ -13,8 +14,8 @@ from .state import examples, load_checkpoint, on_example_change, on_predictor_ch
 
 
 def render_sidebar(reader: Reader) -> None:
-    """Values live in `st.session_state` (keys `example`, `predictor`, `threshold`, `skim_layers`, `compare`,
-    `checkpoint`), set once by `init_state`."""
+    """Values live in `st.session_state` (keys `example`, `predictor`, `threshold`, `skim_layers`, `dtype`,
+    `compare`, `checkpoint`), set once by `init_state`."""
     cfg = reader.model.config
     titles = {e.key: e.title for e in examples()}
     st.selectbox("Example", list(titles), format_func=titles.get, key="example", on_change=on_example_change)
@@ -50,6 +51,19 @@ def render_sidebar(reader: Reader) -> None:
         help="Only these layers' predictors judge and drop blocks; the others let every block through. "
         "Early layers save the most work per dropped block but judge worst: on this model, skimming only after "
         "layers 3-5 is faster than after all six at the same accuracy (README, Speed).",
+    )
+    st.radio(
+        "Arithmetic",
+        DTYPE_CHOICES,
+        key="dtype",
+        horizontal=True,
+        on_change=sync_url,
+        help="How the explorer's reads multiply (the weights stay float32). **auto** (the default): bfloat16 "
+        "(autocast) for a passage of several windows on a CPU that multiplies it natively, where a 30,000-character "
+        "article is answered with every view in about 60 % of the float32 time; float32 otherwise, where bfloat16 "
+        "did not pay (one window is read once, with its attention maps). **float32** gives exactly what "
+        "`python -m skim answer` gives; bfloat16 scores differ by a few thousandths and can tip a close answer. "
+        "The answer card names the one used. The Dataset page always reads in float32.",
     )
     st.toggle(
         "Compare with the full model", key="compare", help="Also run without skimming: time, speed-up, agreement."

@@ -11,9 +11,10 @@ import torch
 
 from skim import InputError, Reader, SkimConfig, SkimTrace
 from skim.allocator import keep_freed_memory
+from skim.inference import bfloat16_is_fast
 
 from .examples import Example, load_examples
-from .url import URL_PARAMS, url_int, url_layers, url_predictor, url_threshold
+from .url import URL_PARAMS, default_dtype, url_dtype, url_int, url_layers, url_predictor, url_threshold
 
 MODEL_ENV = "SKIM_MODEL"  # a checkpoint directory; unset = the repo's assets/model (tests point it at a tiny model)
 MAX_PASSAGE_CHARS = 30_000  # the passage box's limit: ~20 windows, which bounds one run
@@ -49,9 +50,10 @@ def load_reader(path: str, version: str = "") -> Reader:
     # The passage is long enough to be judged (`skim_min_tokens`): a shorter one never ran the predictors, and the
     # first real skimmed input then paid their set-up (619 ms against 223 ms unskimmed in a screenshot).
     warm_up = " ".join(["A passage to warm the model up, long enough for its predictors to judge it."] * 24)
-    for kind in reader.model.config.predictor_kinds if reader.model.has_predictors else []:  # one fast reader each
-        reader("Warm up?", warm_up, attention="none", predictor=kind)
-    reader("Warm up?", warm_up, skim=False, attention="none")
+    for dtype in ("float32", "bfloat16") if bfloat16_is_fast() else ("float32",):  # what "auto" may pick
+        for kind in reader.model.config.predictor_kinds if reader.model.has_predictors else []:  # each fast reader
+            reader("Warm up?", warm_up, attention="none", predictor=kind, dtype=dtype)
+        reader("Warm up?", warm_up, skim=False, attention="none", dtype=dtype)
     return reader
 
 
@@ -68,13 +70,15 @@ def read(
     attention: str = "",
     skim_layers: tuple[int, ...] | None = None,
     predictor: str | None = None,
+    dtype: str = "float32",
 ) -> SkimTrace:
     """Answer once per distinct input. `model_key` stands in for the unhashable reader in the cache key.
     By default the skimmed run keeps every head's attention (the views draw it) and the full-model run none:
     nothing draws it, and it would double the cache. `attention="none"` runs the fast path, whose time is the
     one to compare with the full run (copying attention out costs the trace run several times the forward).
     `skim_layers`: skim only after these layers (None: every predictor layer). `predictor`: the kind that judges
-    (None: the checkpoint's default; the full-model run passes None, whatever the sidebar says, to share one entry)."""
+    (None: the checkpoint's default; the full-model run passes None, whatever the sidebar says, to share one entry).
+    `dtype`: the sidebar's arithmetic, "auto", "float32" or "bfloat16" (autocast); the trace records the one used."""
     attention = attention or ("heads" if skim else "none")
     return _reader(
         question,
@@ -84,6 +88,7 @@ def read(
         attention=attention,
         skim_layers=skim_layers,
         predictor=predictor,
+        dtype=dtype,
     )
 
 
@@ -130,6 +135,8 @@ def init_state(config: SkimConfig) -> None:
     ss.predictor_layers = config.predictor_layers
     if "skim_layers" not in ss:
         ss.skim_layers = url_layers(config.predictor_layers)
+    if "dtype" not in ss:
+        ss.dtype = url_dtype()
     if "compare" not in ss:
         ss.compare = True
     if "checkpoint" not in ss:
@@ -189,6 +196,8 @@ def sync_url() -> None:
     layers = chosen_skim_layers()
     if layers is not None:  # all of them, the default, stays out of the link
         params["skim_layers"] = ",".join(map(str, layers))
+    if ss.dtype != default_dtype():  # the default stays out of the link
+        params["dtype"] = ss.dtype
     params["layer"] = str(ss.layer)
     params["head"] = str(ss.head)
     if ss.attn_block != WHOLE_MAP:

@@ -4,14 +4,16 @@ stale or hand-edited link never breaks a page."""
 from __future__ import annotations
 
 import math
+import os
 
 import streamlit as st
 
 from skim import SkimConfig
+from skim.inference import DTYPE_CHOICES
 
 URL_PARAMS = (
-    "example", "question", "passage", "gold", "gold_start", "predictor", "threshold", "skim_layers", "layer", "head",
-    "block",
+    "example", "question", "passage", "gold", "gold_start", "predictor", "threshold", "skim_layers", "dtype", "layer",
+    "head", "block",
 )  # fmt: skip
 
 
@@ -19,6 +21,22 @@ def url_predictor(config: SkimConfig) -> str:
     """The URL's `predictor` if the model holds that kind, else the checkpoint's default."""
     kind = st.query_params.get("predictor", "")
     return kind if kind in config.predictor_kinds else config.skim_default_predictor
+
+
+DTYPE_ENV = "SKIM_DTYPE"  # the explorer's default arithmetic (the tests pin float32); unset: "auto"
+
+
+def default_dtype() -> str:
+    """`SKIM_DTYPE` if it is one the Reader takes, else "auto": bfloat16 for a passage of several windows where this
+    CPU multiplies it natively (a long article read in ~60 % of the float32 time), float32 otherwise."""
+    pinned = os.environ.get(DTYPE_ENV, "")
+    return pinned if pinned in DTYPE_CHOICES else "auto"
+
+
+def url_dtype() -> str:
+    """The URL's `dtype` if it is one the Reader takes, else the default."""
+    value = st.query_params.get("dtype", "")
+    return value if value in DTYPE_CHOICES else default_dtype()
 
 
 def url_threshold(default: float) -> float:

@@ -20,6 +20,9 @@ blank line, as `skim/bench_articles.py` joins them) cut to the passage box's lim
 lies inside the cut (spread evenly over them), so the cache misses, and times the same script run. The answer the
 app shows is scored against the gold answers (SQuAD EM and F1). Writes results/app-latency-article.json, with the
 number of model windows the passage makes and each repeat's question, gold answers, answer, EM and F1.
+
+`--dtype float32|bfloat16` pins the explorer's arithmetic (its sidebar's *Arithmetic*; default: the app's, bfloat16
+where this CPU multiplies it natively); the report records it as `dtype`.
 """
 
 from __future__ import annotations
@@ -151,8 +154,11 @@ def machine(load_before) -> dict:
     """What else shaped the numbers: threads, cores, load before and after, versions."""
     import torch  # imported late, as in `main`
 
+    from app.url import default_dtype
+
     return {
         "torch_threads": torch.get_num_threads(),
+        "dtype": default_dtype(),  # the explorer's arithmetic in this run (its Arithmetic control's default)
         "cpu_count": os.cpu_count(),
         "load_average_before": [round(x, 2) for x in load_before],
         "load_average_after": [round(x, 2) for x in os.getloadavg()],
@@ -182,7 +188,14 @@ def main() -> int:
     parser.add_argument(
         "--data", default=str(DEV_FILE), help="SQuAD v1.1 dev JSON for --article (default: %(default)s)"
     )
+    parser.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16"],
+        help="the explorer's arithmetic (default: the app's, bfloat16 where this CPU multiplies it natively)",
+    )
     args = parser.parse_args()
+    if args.dtype:
+        os.environ["SKIM_DTYPE"] = args.dtype  # app.url.DTYPE_ENV
     if args.output is None:
         args.output = str(REPO / "results" / ("app-latency-article.json" if args.article else "app-latency.json"))
     if args.model:

@@ -77,6 +77,7 @@ def cmd_answer(args: argparse.Namespace) -> int:
         attention="none",
         skim_layers=args.skim_layers,
         predictor=args.predictor,
+        dtype=args.dtype,
     )
     if args.json:
         print(json.dumps(trace.summary(), ensure_ascii=False))
@@ -272,6 +273,13 @@ def build_parser() -> ArgumentParser:
     p.add_argument("--no-skim", action="store_true", help="run the full model")
     p.add_argument("--skim-layers", type=int, nargs="+", metavar="L", help=SKIM_LAYERS_HELP)
     p.add_argument("--predictor", choices=["diagonal", "question"], help=PREDICTOR_HELP)
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "auto"],
+        default="float32",
+        help="bfloat16 = CPU autocast (faster on CPUs with bfloat16 units; scores can differ slightly); auto = "
+        "bfloat16 for a passage of several windows on such a CPU, else float32",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_answer)
 

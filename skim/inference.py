@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -78,6 +79,29 @@ def load_model(path: str | Path | None = None) -> tuple[BlockSkimForQuestionAnsw
     return model, tokenizer
 
 
+DTYPES = ("float32", "bfloat16")  # a Reader's arithmetic: the weights stay float32; bfloat16 is autocast
+# "auto": bfloat16 for a passage of several windows on a CPU that multiplies it natively, else float32. Measured in
+# the app here: a 26-window article's answer and views 3.0 -> 1.9 s, but a one-window input 0.39 -> 0.75 s (its
+# eager read with attention maps ran slower under autocast), so only the packed many-window reads gain.
+DTYPE_CHOICES = ("auto", *DTYPES)
+
+
+def bfloat16_is_fast() -> bool:
+    """Whether this CPU multiplies bfloat16 natively (AVX-512 BF16 or AMX), where autocast to it ran the 384-token
+    bench 1.9x faster (README, Speed); elsewhere it is emulated and slower than float32."""
+    try:
+        return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+    except AttributeError:  # private helpers: a torch without them is treated as without the instructions
+        return False
+
+
+def autocast(dtype: str, device: torch.device):
+    """The context the forwards run in for `dtype` (one of `DTYPES`)."""
+    if dtype == "bfloat16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 WINDOWS_PER_FORWARD = 16  # the fast path reads a long passage's windows this many per forward, to bound memory
 
 
@@ -146,12 +170,14 @@ class Reader:
         stride: int = 128,
         skim_layers: Sequence[int] | None = None,
         predictor: str | None = None,
+        dtype: str = "float32",
     ) -> SkimTrace:
         """Answer `question` from `context`. `attention`: "heads" (every head, float16), "mean" (head mean) or
         "none"; kept for the answer's window only, which bounds a trace at ~layers × heads × 384² × 2 bytes.
         `skim_layers`: skim only after these of the model's predictor layers (None: all of them). `predictor`: the
         kind that judges, "diagonal" (the paper's) or "question" (None: the checkpoint's default); the default
-        threshold is that kind's."""
+        threshold is that kind's. `dtype`: "float32", "bfloat16" (autocast: faster where `bfloat16_is_fast()`,
+        scores and answers can differ slightly) or "auto" (`DTYPE_CHOICES`); the trace records the one used."""
         if not isinstance(question, str) or not isinstance(context, str):
             raise InputError("question and passage must be text")
         for name, text in (("question", question), ("passage", context)):
@@ -165,7 +191,11 @@ class Reader:
         if math.isnan(threshold):
             raise InputError("threshold must be a number between 0 and 1")
         skim_layers = self.check_skim_layers(skim_layers)
+        if dtype not in DTYPE_CHOICES:
+            raise InputError(f"dtype must be one of {', '.join(DTYPE_CHOICES)}, got {dtype!r}")
         question, cut, windows = self.windows(question, context, stride)
+        if dtype == "auto":
+            dtype = "bfloat16" if len(windows) > 1 and bfloat16_is_fast() else "float32"
         t_tok = time.perf_counter()
         warnings = [f"the question was cut to its first {len(question)} characters (64 tokens)"] if cut else []
         if len(windows) > 1:
@@ -177,14 +207,15 @@ class Reader:
         trace_later = attention != "none" and len(windows) > 1
         applied = self.model.config.passage_threshold(predictor, threshold, len(windows))  # what the layers get
         if attention == "none" or trace_later:
-            outputs = self._read_batched(windows, predictor, applied, skim, skim_layers)
+            outputs = self._read_batched(windows, predictor, applied, skim, skim_layers, dtype)
         else:
-            outputs = list(self._read_traced(windows, predictor, applied, skim, skim_layers))
+            outputs = list(self._read_traced(windows, predictor, applied, skim, skim_layers, dtype))
 
         def decided(window: Window, out: SkimQAOutput):
             """The window, its per-layer decisions and its best spans: attention of every window at once would be
             GBs on a long passage."""
-            spans = best_spans(out.start_logits[0], out.end_logits[0], window.offsets, max_answer_tokens, top_k)
+            start, end = out.start_logits[0].float(), out.end_logits[0].float()  # bfloat16 under autocast
+            spans = best_spans(start, end, window.offsets, max_answer_tokens, top_k)
             kept = SkimQAOutput(keep_probs=out.keep_probs, alive=out.alive, layer_tokens=out.layer_tokens)
             return window, kept, spans
 
@@ -194,7 +225,7 @@ class Reader:
         if trace_later:  # the answer's window (the first if nothing answered), now with its attention maps
             answered = [(spans[0].logit, w) for w, (_, _, spans) in enumerate(runs) if spans]
             w = max(answered, key=lambda a: a[0])[1] if answered else 0  # the first of equal logits
-            out, ms = next(self._read_traced([windows[w]], predictor, applied, skim, skim_layers))
+            out, ms = next(self._read_traced([windows[w]], predictor, applied, skim, skim_layers, dtype))
             model_ms += ms
             runs[w] = decided(windows[w], out)
             kept_attention = self._attention(out, w, attention)
@@ -242,15 +273,22 @@ class Reader:
             warnings=warnings,
             skim_layers=skim_layers,
             predictor=predictor,
+            dtype=dtype,
         )
 
     def _read_traced(
-        self, windows: list[Window], predictor: str, threshold: float, skim: bool, skim_layers: list[int] | None
+        self,
+        windows: list[Window],
+        predictor: str,
+        threshold: float,
+        skim: bool,
+        skim_layers: list[int] | None,
+        dtype: str = "float32",
     ):
         """`(output with attentions, ms)` per window, one model forward each, lazily."""
         for window in windows:
             t = time.perf_counter()
-            with self.lock, torch.inference_mode():
+            with self.lock, torch.inference_mode(), autocast(dtype, self.model.device):
                 out = self.model(
                     **window.tensors(self.model.device),
                     threshold=threshold,
@@ -262,7 +300,13 @@ class Reader:
             yield out, (time.perf_counter() - t) * 1000
 
     def _read_batched(
-        self, windows: list[Window], predictor: str, threshold: float, skim: bool, skim_layers: list[int] | None
+        self,
+        windows: list[Window],
+        predictor: str,
+        threshold: float,
+        skim: bool,
+        skim_layers: list[int] | None,
+        dtype: str = "float32",
     ) -> list[tuple[SkimQAOutput, float]]:
         """`(output, ms)` per window from fast-path forwards of up to `WINDOWS_PER_FORWARD` windows each (padded
         to the chunk's longest; each window's blocks are judged and removed on their own). Each output is that
@@ -273,7 +317,7 @@ class Reader:
         for at in range(0, len(windows), WINDOWS_PER_FORWARD):
             chunk = windows[at : at + WINDOWS_PER_FORWARD]
             t = time.perf_counter()
-            with self.lock, torch.inference_mode():
+            with self.lock, torch.inference_mode(), autocast(dtype, self.model.device):
                 inputs = {k: v.to(self.model.device) for k, v in batch_windows(chunk).items()}
                 out = fast(**inputs, threshold=threshold, skim=skim, layers=skim_layers)
             ms = (time.perf_counter() - t) * 1000

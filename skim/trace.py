@@ -120,6 +120,7 @@ class SkimTrace:
     skim_layers: list[int] | None = None  # the layers allowed to skim; None: every layer with a predictor
     predictor: str = "diagonal"  # the kind that judged: "diagonal" (the paper's CNN) or "question" (ours)
     layer_thresholds: list[float] | None = None  # per layer, the threshold its predictor applied (None: `threshold`)
+    dtype: str = "float32"  # the forwards' arithmetic: "float32", or "bfloat16" (autocast; matmuls in bfloat16)
 
     def __post_init__(self) -> None:
         if len(self.layers) != self.num_layers:
@@ -178,6 +179,7 @@ class SkimTrace:
             "skim_layers": self.skim_layers,
             "predictor": self.predictor,
             "layer_thresholds": self.layer_thresholds,
+            "dtype": self.dtype,
             "kept_fraction": self.kept_fraction,
             "n_windows": len(self.windows),
             "blocks": [asdict(b) for b in self.blocks],

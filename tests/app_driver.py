@@ -20,6 +20,7 @@ def app_on_model(model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
     """Body of each app test file's autouse fixture: point the app at `model_dir` (the tiny model) and start
     and end with empty caches (they outlive an AppTest)."""
     monkeypatch.setenv("SKIM_MODEL", str(model_dir))
+    monkeypatch.setenv("SKIM_DTYPE", "float32")  # what the CLI gives, whatever this CPU (bfloat16: its own tests)
     st.cache_data.clear()
     st.cache_resource.clear()
     yield

@@ -123,7 +123,7 @@ def test_compare_off_runs_only_the_skimmed_model():
     assert not any(s.value.startswith("Compared") for s in at.subheader)
 
 
-TIMINGS_NOTE = "Timings are for this machine and include noise from anything else it runs."
+TIMINGS_NOTE = "Timings are for this machine, in float32 arithmetic, and include noise from anything else it runs."
 
 
 def test_the_full_model_runs_after_every_view_is_built(monkeypatch):

@@ -43,10 +43,10 @@ def comparison_runs(reader, trace, question: str, passage: str, layers, kind):
     """`(full, timed)`: the same input without skimming, and the skimmed run again without attention maps, timed
     like the full run so the card's speed-up compares like with like. A passage of many windows has that time in
     the trace already (`model_fast`): no second fast run."""
-    full = read(reader, model_path(), question, passage, 0.0, False)
+    full = read(reader, model_path(), question, passage, 0.0, False, dtype=trace.dtype)
     if "model_fast" in trace.timings_ms:
         return full, None
-    timed = read(reader, model_path(), question, passage, trace.threshold, True, "none", layers, kind)
+    timed = read(reader, model_path(), question, passage, trace.threshold, True, "none", layers, kind, trace.dtype)
     return full, timed
 
 
@@ -56,12 +56,14 @@ def checkpoint_run(checkpoint, question: str, passage: str, trace):
     if checkpoint.reader is None:
         return None
     if not checkpoint.reader.model.has_predictors:
-        return read(checkpoint.reader, checkpoint.key, question, passage, 0.0, False)
+        return read(checkpoint.reader, checkpoint.key, question, passage, 0.0, False, dtype=trace.dtype)
     cfg = checkpoint.reader.model.config
     kind = chosen_predictor(cfg)  # a checkpoint without the sidebar's kind: its own default, and its threshold
     threshold = trace.threshold if kind == trace.predictor else cfg.default_threshold(kind)
     layers = chosen_skim_layers(cfg)
-    return read(checkpoint.reader, checkpoint.key, question, passage, threshold, True, "none", layers, kind)
+    return read(
+        checkpoint.reader, checkpoint.key, question, passage, threshold, True, "none", layers, kind, trace.dtype
+    )
 
 
 st.title("Block-Skim Explorer")
@@ -76,7 +78,7 @@ with left:
 try:
     with st.spinner("Reading the passage…"):
         layers, kind, threshold = chosen_skim_layers(reader.model.config), ss.predictor, float(ss.threshold)
-        trace = read(reader, model_path(), ss.question, ss.passage, threshold, True, "", layers, kind)
+        trace = read(reader, model_path(), ss.question, ss.passage, threshold, True, "", layers, kind, ss.dtype)
 except InputError as err:
     st.error(str(err))
     st.stop()

@@ -37,7 +37,9 @@ def render_answer_card(
             st.caption("The full model is reading the same input for the comparison…")
         else:
             st.caption("Turn on *Compare with the full model* in the sidebar for the unskimmed time and answer.")
-        st.caption("Timings are for this machine and include noise from anything else it runs.")
+        st.caption(
+            f"Timings are for this machine, in {trace.dtype} arithmetic, and include noise from anything else it runs."
+        )
 
 
 SPEED_UP_HELP = (
