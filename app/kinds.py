@@ -40,7 +40,7 @@ def threshold_help(config: SkimConfig) -> str:
             )
         many = config.skim_question_many_windows_scale if kind == "question" else None
         if many and many != 1:
-            fewest = max(2, config.skim_question_many_windows_min or 2)
+            fewest = config.many_windows_from
             passage = "several windows" if fewest == 2 else f"{fewest} windows or more"
             lines.append(
                 f"A passage read in {passage} gets ×{many:g} the question kind's threshold in every window: "

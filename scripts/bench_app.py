@@ -21,8 +21,9 @@ lies inside the cut (spread evenly over them), so the cache misses, and times th
 app shows is scored against the gold answers (SQuAD EM and F1). Writes results/app-latency-article.json, with the
 number of model windows the passage makes and each repeat's question, gold answers, answer, EM and F1.
 
-`--dtype float32|bfloat16` pins the explorer's arithmetic (its sidebar's *Arithmetic*; default: the app's, bfloat16
-where this CPU multiplies it natively); the report records it as `dtype`.
+`--dtype auto|float32|bfloat16` pins the explorer's arithmetic (its sidebar's *Arithmetic*; default: the app's,
+`auto`: bfloat16 for a passage of several windows where this CPU multiplies it natively); the report records it as
+`dtype`.
 """
 
 from __future__ import annotations
@@ -75,16 +76,16 @@ def article_questions(path: str | Path, title: str, limit: int) -> tuple[str, li
     """Article `title` of an official-format SQuAD file, its paragraphs in order joined with a blank line (as
     `skim.bench_articles.article_inputs` joins them) and cut to `limit` characters, and its questions whose first
     gold answer lies inside the cut: `{"question": str, "gold": [str, ...]}` in article order."""
-    from skim.data import article_paragraphs, read_squad_json
+    from skim.data import article_paragraphs, article_text, paragraph_offset, read_squad_json
 
     rows = [r for r in read_squad_json(path) if r["title"] == title]
     if not rows:
         raise SystemExit(f"{path} has no article titled {title!r}")
     article = article_paragraphs([r["title"] for r in rows], [r["context"] for r in rows])[title]
-    passage = "\n\n".join(article)[:limit]
+    passage = article_text(article)[:limit]
     questions = []
     for row in rows:
-        offset = sum(len(p) + 2 for p in article[: article.index(row["context"])])
+        offset = paragraph_offset(article, row["context"])
         answers, starts = row["answers"]["text"], row["answers"]["answer_start"]
         if answers and starts and offset + starts[0] + len(answers[0]) <= limit:
             questions.append({"question": row["question"], "gold": list(answers)})
@@ -190,12 +191,15 @@ def main() -> int:
     )
     parser.add_argument(
         "--dtype",
-        choices=["float32", "bfloat16"],
-        help="the explorer's arithmetic (default: the app's, bfloat16 where this CPU multiplies it natively)",
+        choices=["auto", "float32", "bfloat16"],
+        help="the explorer's arithmetic (default: the app's, auto: bfloat16 for a passage of several windows where "
+        "this CPU multiplies it natively)",
     )
     args = parser.parse_args()
     if args.dtype:
-        os.environ["SKIM_DTYPE"] = args.dtype  # app.url.DTYPE_ENV
+        from app.url import DTYPE_ENV
+
+        os.environ[DTYPE_ENV] = args.dtype
     if args.output is None:
         args.output = str(REPO / "results" / ("app-latency-article.json" if args.article else "app-latency.json"))
     if args.model:

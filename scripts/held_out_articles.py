@@ -23,7 +23,7 @@ from pathlib import Path
 from datasets import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a plain script from anywhere
-from skim.data import article_paragraphs, read_squad_json  # noqa: E402
+from skim.data import article_paragraphs, article_text, paragraph_offset, read_squad_json  # noqa: E402
 from skim.train import TrainConfig, augment, hold_out_articles  # noqa: E402
 
 SQUAD = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "squad"
@@ -64,9 +64,9 @@ def whole_articles(rows) -> list[dict]:
     out = []
     for row in rows:
         article = paragraphs[row["title"]]
-        offset = sum(len(p) + 2 for p in article[: article.index(row["context"])])
+        offset = paragraph_offset(article, row["context"])
         starts = [s + offset for s in row["answers"]["answer_start"]]
-        out.append({**row, "context": "\n\n".join(article), "answers": {**row["answers"], "answer_start": starts}})
+        out.append({**row, "context": article_text(article), "answers": {**row["answers"], "answer_start": starts}})
     return out
 
 

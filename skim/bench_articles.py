@@ -13,7 +13,7 @@ from tqdm.auto import tqdm
 
 from .bench import COST_INPUTS, _batch, _count_work, hf_inputs, predictor_auc, result_record, time_runners
 from .cost import predictor_cost
-from .data import article_paragraphs
+from .data import article_paragraphs, article_text, paragraph_offset
 from .fast import FastSkimReader
 from .inference import WINDOWS_PER_FORWARD, batch_windows
 from .metrics import best_over_truths, exact_match, f1_score
@@ -29,8 +29,8 @@ def article_inputs(tokenizer, rows: list[dict], n: int, max_length: int = 384, s
     inputs = []
     for row in rows[::step]:
         article = paragraphs[row["title"]]
-        context = "\n\n".join(article)
-        offset = sum(len(p) + 2 for p in article[: article.index(row["context"])])
+        context = article_text(article)
+        offset = paragraph_offset(article, row["context"])
         answers, starts = row["answers"]["text"], row["answers"]["answer_start"]
         span = (offset + starts[0], offset + starts[0] + len(answers[0])) if starts and answers else None
         try:

@@ -77,17 +77,25 @@ class SkimConfig(BertConfig):
             )
         return [threshold * float(s) for s in scales]
 
+    @property
+    def many_windows_from(self) -> int:
+        """The fewest windows a passage needs for `skim_question_many_windows_scale` to apply (at least 2)."""
+        return max(2, self.skim_question_many_windows_min or 2)
+
     def passage_threshold(self, kind: str, threshold: float, windows: int) -> float:
         """The threshold `kind`'s predictors are given for a passage read in `windows` windows when `threshold` is
         asked for (`layer_thresholds` then spreads it over the layers). 0 and ≥ 1 are never rescaled."""
-        fewest = max(2, self.skim_question_many_windows_min or 2)
-        scale = self.skim_question_many_windows_scale if kind == "question" and windows >= fewest else None
+        many = kind == "question" and windows >= self.many_windows_from
+        scale = self.skim_question_many_windows_scale if many else None
         if scale is None or threshold <= 0 or threshold >= 1:
             return threshold
         return threshold * float(scale)
 
 
-SKIM_METHODS = ("predictor_layers", "predictor_kinds", "default_threshold", "layer_thresholds", "passage_threshold")
+SKIM_METHODS = (
+    "predictor_layers", "predictor_kinds", "default_threshold", "layer_thresholds", "many_windows_from",
+    "passage_threshold",
+)  # fmt: skip
 
 
 def skim_config_class(base: type[PreTrainedConfig]) -> type[PreTrainedConfig]:

@@ -116,6 +116,19 @@ def article_paragraphs(titles: list[str], contexts: list[str]) -> dict[str, list
     return paragraphs
 
 
+ARTICLE_JOINER = "\n\n"  # paragraphs of a whole article, joined as one passage (a blank line between)
+
+
+def article_text(article: list[str]) -> str:
+    """A whole article's paragraphs as one passage, in order."""
+    return ARTICLE_JOINER.join(article)
+
+
+def paragraph_offset(article: list[str], paragraph: str) -> int:
+    """Where `paragraph` (one of `article`'s) starts in `article_text(article)`."""
+    return sum(len(p) + len(ARTICLE_JOINER) for p in article[: article.index(paragraph)])
+
+
 def lengthen(row: dict, article: list[str], long_enough, before_first: bool = True) -> tuple[str, int]:
     """The gold paragraph with the article's neighbours added alternately before and after it (starting before
     when `before_first`) until `long_enough(text)` or the article runs out. Returns `(context, answer_start)`."""
