@@ -360,6 +360,12 @@ def build_parser() -> ArgumentParser:
         ("seed", int),
     ]:
         p.add_argument(f"--{name}", type=kind)
+    p.add_argument(
+        "--fit-minutes",
+        type=float,
+        help="end the learning-rate schedule (annealed) this many minutes after the run starts, data preparation "
+        "included, at the pace measured over its first steps; the final checkpoint comes after",
+    )
     p.add_argument("--skim-layers", type=int, nargs="+", help="layers with a predictor (default: all)")
     p.add_argument(
         "--predictor-kinds",

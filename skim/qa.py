@@ -118,8 +118,9 @@ def best_spans(
     context, ends at or after its start, is at most `max_answer_tokens` long and uses no removed position.
     """
     is_context = torch.tensor([o is not None for o in offsets])
-    start = start_logits.float().masked_fill(~is_context, float("-inf"))
-    end = end_logits.float().masked_fill(~is_context, float("-inf"))
+    # On the CPU: T floats from any device, and the (T, T) pair table below is cheap there.
+    start = start_logits.float().cpu().masked_fill(~is_context, float("-inf"))
+    end = end_logits.float().cpu().masked_fill(~is_context, float("-inf"))
     if not torch.isfinite(start).any():
         return []
     p_start, p_end = start.softmax(-1), end.softmax(-1)

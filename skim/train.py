@@ -16,9 +16,10 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import ProjectConfiguration, set_seed
+from torch.optim.lr_scheduler import LambdaLR
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import AutoTokenizer, get_linear_schedule_with_warmup
+from transformers import AutoTokenizer
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from .calibrate import calibrate
@@ -66,6 +67,7 @@ class TrainConfig:
     mixed_precision: str = "bf16"
     checkpoint_minutes: float = 20.0
     time_limit_minutes: float | None = None  # stop cleanly (checkpoint + export) after this long
+    fit_minutes: float | None = None  # end the learning-rate schedule this many minutes after the run started
     max_steps: int | None = None
     eval_data: str | None = None
     eval_questions: int = 300
@@ -82,6 +84,8 @@ class TrainState:
     epoch: int = 0
     batch_in_epoch: int = 0  # micro-batches of the current epoch already consumed
     examples_seen: int = 0
+    total_steps: int = 0  # where the learning rate reaches 0
+    fitted: bool = False  # total_steps was fitted to `fit_minutes` (then a resume keeps it)
 
     def state_dict(self) -> dict:
         return asdict(self)
@@ -90,6 +94,12 @@ class TrainState:
         for key, value in state.items():
             setattr(self, key, value)
 
+
+# `--fit-minutes` times steps FIT_FROM_STEP .. FIT_FROM_STEP + FIT_STEPS: after the first ones (which compile and
+# allocate), over more than one megabatch of the length-grouped sampler (50 batches: long and short ones both
+# count), and from one logged step to another (reading the loss waits for a GPU to finish, so the clock is true).
+FIT_FROM_STEP = 20
+FIT_STEPS = 60
 
 PREDICTOR_PREFIXES_BY_KIND = {"diagonal": "skim_predictors", "question": "question_predictors"}
 PREDICTOR_PREFIXES = tuple(PREDICTOR_PREFIXES_BY_KIND.values())
@@ -148,7 +158,17 @@ def quick_eval(model, tokenizer, rows: list[dict], threshold: float | None) -> d
     return result
 
 
+def measured(what: str, measure, *args):
+    """`measure(*args)`, or `{"error": ...}` logged as a warning when it fails."""
+    try:
+        return measure(*args)
+    except Exception as error:  # noqa: BLE001 - see the caller
+        logger.warning("%s failed at a checkpoint: %r", what, error, exc_info=True)
+        return {"error": repr(error)}
+
+
 def train(cfg: TrainConfig) -> Path:
+    run_started = time.time()  # `--fit-minutes` counts from here: a job's allowance covers preparing the data too
     output = Path(cfg.output)
     scratch = Path(cfg.scratch or Path.home() / ".cache" / "blockskim" / output.resolve().name)
     scratch.mkdir(parents=True, exist_ok=True)
@@ -210,10 +230,18 @@ def train(cfg: TrainConfig) -> Path:
         groups.insert(0, {"params": encoder_params, "lr": cfg.lr})
     optimizer = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     steps_per_epoch = math.ceil(len(loader) / cfg.grad_accum)
-    total_steps = cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch)
-    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup * total_steps), total_steps)
+    state = TrainState(total_steps=cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch))
+
+    def lr_factor(step: int) -> float:
+        """transformers' linear warmup and decay, read from `state` so a schedule fitted to the time (or restored
+        on resume) applies at once; LambdaLR saves no plain function, so nothing stale comes back with it."""
+        warmup = int(cfg.warmup * state.total_steps)
+        if step < warmup:
+            return step / warmup
+        return max(0.0, (state.total_steps - step) / max(1, state.total_steps - warmup))
+
+    scheduler = LambdaLR(optimizer, lr_factor)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    state = TrainState()
     accelerator.register_for_checkpointing(state)
 
     checkpoints = scratch / "checkpoints"
@@ -221,6 +249,8 @@ def train(cfg: TrainConfig) -> Path:
         accelerator.load_state()  # the latest checkpoint: weights, optimizer, scheduler, RNG and `state`
         latest = max(int(re.sub(r"\D", "", p.name) or 0) for p in checkpoints.iterdir())
         accelerator.project_configuration.iteration = latest + 1  # keep numbering checkpoints upward
+        if not state.fitted:  # a longer --max-steps or --epochs extends the run; a fitted schedule stays
+            state.total_steps = cfg.max_steps or math.ceil(cfg.epochs * steps_per_epoch)
         logger.info("resumed at step %d (epoch %d, batch %d)", state.step, state.epoch, state.batch_in_epoch)
 
     eval_rows = read_squad_json(cfg.eval_data)[: cfg.eval_questions] if cfg.eval_data else []
@@ -232,20 +262,25 @@ def train(cfg: TrainConfig) -> Path:
         if accelerator.is_main_process:
             output.mkdir(parents=True, exist_ok=True)
             record = {"step": state.step, "examples_seen": state.examples_seen, "checkpoint": reason}
+            export_fp16(unwrapped, tokenizer, output, cfg, state)  # first, so a failed measurement loses no model
+            unwrapped.eval()
+            # A measurement that fails (say, on hardware the eval code was never run on) is logged, not fatal:
+            # it must not end a long run, and the exported model can be calibrated and evaluated again later.
             if calibration_rows:  # the shipped thresholds must mean the same in every layer (skim/calibrate.py)
-                unwrapped.eval()
-                record["calibration"] = calibrate(unwrapped, tokenizer, calibration_rows, cfg.max_length, cfg.stride)
-            export_fp16(unwrapped, tokenizer, output, cfg, state)
-            if eval_rows:
-                record["eval"] = quick_eval(unwrapped, tokenizer, eval_rows, None)  # the default kind at its default
+                record["calibration"] = measured(
+                    "calibration", calibrate, unwrapped, tokenizer, calibration_rows, cfg.max_length, cfg.stride
+                )
+                export_fp16(unwrapped, tokenizer, output, cfg, state)  # now with the calibrated quantiles
+            if eval_rows:  # the default kind at its default
+                record["eval"] = measured("quick eval", quick_eval, unwrapped, tokenizer, eval_rows, None)
             training_modes()
             log_file.write(json.dumps(record) + "\n")
             log_file.flush()
             logger.info("checkpoint at step %d: %s", state.step, record.get("eval", ""))
 
-    started = last_save = time.time()
+    started = last_save = fit_started = time.time()
     progress = tqdm(
-        total=total_steps,
+        total=state.total_steps,
         initial=state.step,
         desc="training",
         unit="step",
@@ -261,9 +296,22 @@ def train(cfg: TrainConfig) -> Path:
         for kind in frozen_kinds:
             getattr(unwrapped, PREDICTOR_PREFIXES_BY_KIND[kind]).eval()
 
+    def fit_schedule(seconds: float) -> None:
+        """End the schedule where `--fit-minutes` runs out, at the measured pace (never later than planned)."""
+        per_step = seconds / FIT_STEPS
+        left = cfg.fit_minutes * 60 - (time.time() - run_started)
+        state.total_steps = min(state.total_steps, state.step + max(0, int(left / per_step)))
+        state.fitted = True
+        logger.info("%.3f s a step: the schedule ends at step %d", per_step, state.total_steps)
+        if accelerator.is_main_process:
+            log_file.write(
+                json.dumps({"step": state.step, "seconds_per_step": per_step, "fitted_total_steps": state.total_steps})
+                + "\n"
+            )
+
     training_modes()
     stop = False
-    while state.step < total_steps and not stop:
+    while state.step < state.total_steps and not stop:
         generator.manual_seed(cfg.seed + state.epoch)  # same order on resume
         epoch_loader = accelerator.skip_first_batches(loader, state.batch_in_epoch) if state.batch_in_epoch else loader
         for batch in epoch_loader:
@@ -281,8 +329,9 @@ def train(cfg: TrainConfig) -> Path:
                 continue
             state.step += 1
             progress.update(1)
-            progress.set_postfix(qa=f"{out.qa_loss.item():.3f}", skim=f"{out.skim_loss.item():.3f}")
+            # Losses are read (a device sync) only when logged, so a GPU's queue of work never drains each step.
             if state.step % cfg.log_every == 0 and accelerator.is_main_process:
+                progress.set_postfix(qa=f"{out.qa_loss.item():.3f}", skim=f"{out.skim_loss.item():.3f}")
                 record = {
                     "step": state.step,
                     "epoch": state.epoch,
@@ -294,8 +343,15 @@ def train(cfg: TrainConfig) -> Path:
                 }
                 log_file.write(json.dumps(record) + "\n")
                 log_file.flush()
+            if cfg.fit_minutes and not state.fitted:
+                if state.step == FIT_FROM_STEP:
+                    fit_started = time.time()
+                elif state.step == FIT_FROM_STEP + FIT_STEPS:
+                    fit_schedule(time.time() - fit_started)
+                    progress.total = state.total_steps
+                    progress.refresh()
             out_of_time = cfg.time_limit_minutes and time.time() - started > cfg.time_limit_minutes * 60
-            if state.step >= total_steps or out_of_time:
+            if state.step >= state.total_steps or out_of_time:
                 stop = True
                 break
             if time.time() - last_save > cfg.checkpoint_minutes * 60:
@@ -304,7 +360,7 @@ def train(cfg: TrainConfig) -> Path:
         else:
             state.epoch += 1
             state.batch_in_epoch = 0
-    checkpoint("final" if state.step >= total_steps else "time limit")
+    checkpoint("final" if state.step >= state.total_steps else "time limit")
     progress.close()
     log_file.close()
     accelerator.end_training()

@@ -189,3 +189,34 @@ def test_training_data_may_be_gzipped(tmp_path):
     broken.write_bytes(b"not gzip at all")
     with pytest.raises(InputError, match="cannot read"):
         read_squad_json(broken)
+
+
+def test_fit_minutes_ends_the_schedule_when_the_time_runs_out_and_a_resume_keeps_it(
+    tmp_path, tiny_model_dir, monkeypatch
+):
+    import skim.train
+
+    monkeypatch.setattr(skim.train, "FIT_FROM_STEP", 1)
+    monkeypatch.setattr(skim.train, "FIT_STEPS", 2)
+    train(config(tmp_path, tiny_model_dir, max_steps=50, fit_minutes=1e-6))  # no time left after the timed steps
+    records = log(tmp_path)
+    fitted = [r for r in records if "fitted_total_steps" in r]
+    assert [(r["step"], r["fitted_total_steps"]) for r in fitted] == [(3, 3)] and fitted[0]["seconds_per_step"] > 0
+    steps = [r for r in records if "qa_loss" in r]
+    assert [r["step"] for r in steps] == [1, 2, 3] and records[-1]["checkpoint"] == "final"
+    train(config(tmp_path, tiny_model_dir, max_steps=50, fit_minutes=1e-6, resume=True))
+    assert [r["step"] for r in log(tmp_path) if "qa_loss" in r] == [1, 2, 3]  # the fitted end stands
+
+
+def test_a_failing_checkpoint_measurement_is_logged_and_the_model_still_exported(tmp_path, tiny_model_dir, monkeypatch):
+    import skim.train
+
+    def broken(*args):
+        raise RuntimeError("Expected all tensors to be on the same device")
+
+    monkeypatch.setattr(skim.train, "quick_eval", broken)
+    cfg = config(tmp_path, tiny_model_dir, max_steps=2, eval_data=str(squad_file(tmp_path)), eval_questions=2)
+    output = train(cfg)
+    final = log(tmp_path)[-1]
+    assert final["checkpoint"] == "final" and "same device" in final["eval"]["error"]
+    assert (output / "model.safetensors").exists()
