@@ -76,7 +76,12 @@ def learning_curve_figure(
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--log", type=Path, default=Path("results/train-log.jsonl"))
-    parser.add_argument("--full-dev", type=Path, default=Path("results/eval-dev.json"), help="eval --output JSON")
+    parser.add_argument(
+        "--full-dev",
+        type=Path,
+        default=Path("results/eval-dev-stage3.json"),
+        help="eval --output JSON of the logged run's encoder",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("results"))
     args = parser.parse_args()
     evals, losses = read_log(args.log)
