@@ -219,11 +219,11 @@ class FixedKeep:
         self.reads = predictor.reads  # what the fast path must hand it: diagonal squares or question features
         self.probs: torch.Tensor | None = None
 
-    def keep_prob(self, blocks: torch.Tensor) -> torch.Tensor:
-        self.predictor.keep_prob(blocks)
-        if self.probs is None or len(self.probs) != blocks.shape[0]:
+    def keep_prob(self, *inputs: torch.Tensor) -> torch.Tensor:
+        scored = len(self.predictor.keep_prob(*inputs))
+        if self.probs is None or len(self.probs) != scored:
             raise ValueError(
-                f"FixedKeep got {blocks.shape[0]} blocks to score but holds answers for "
+                f"FixedKeep got {scored} blocks to score but holds answers for "
                 f"{None if self.probs is None else len(self.probs)}"
             )
         return self.probs

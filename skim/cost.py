@@ -16,31 +16,45 @@ import torch
 import torch.nn.functional as F
 
 from .fast import FastSkimReader, attention_with_lse
-from .predictors import passage_row_blocks, question_features, question_slots
+from .fast_predictors import passage_positions
+from .predictors import question_slots
 
 
-def _layer(fast: FastSkimReader, hidden, inputs, kind: str | None) -> torch.Tensor:
-    """Layer 0 of `fast` on `hidden`, batch of one without padding, with `kind`'s predictor judging (None: none)."""
-    layer, bs = fast.layers[0], fast.block_size
+def _per_input(fast: FastSkimReader, inputs) -> dict:
+    """What the fast path works out once per input, before its first layer, whatever the number of layers that
+    judge: the passage's positions, the blocks to score and the question's rows. Not part of a predictor's cost."""
+    bs = fast.block_size
+    token_type_ids = inputs["token_type_ids"]
+    length = token_type_ids.shape[1]
+    in_context = F.pad(token_type_ids.bool(), (0, -length % bs))
+    n_slots, question = question_slots(inputs["attention_mask"], token_type_ids, inputs["input_ids"])
+    return {
+        "length": length,
+        "in_context": in_context,
+        "real": torch.ones_like(in_context),
+        "scored": in_context.view(1, -1, bs).any(-1),
+        "n_slots": n_slots,
+        "question": question,
+    }
+
+
+def _layer(fast: FastSkimReader, hidden, setup: dict, kind: str | None) -> torch.Tensor:
+    """Layer 0 of `fast` on `hidden`, batch of one without padding, with `kind`'s predictor judging (None: none);
+    `setup` from `_per_input`."""
+    layer = fast.layers[0]
     q, k, v = layer.qkv_heads(hidden, None)
     if kind is None:
         context = F.scaled_dot_product_attention(q, k, v, scale=fast.scale)
     else:
         context, lse = attention_with_lse(q, k, v, None, fast.scale)
-        length = hidden.shape[1]
-        token_type_ids = inputs["token_type_ids"]
-        padded = -length % bs + length
-        in_context = F.pad(token_type_ids.bool(), (0, padded - length))
-        scored = in_context.view(1, -1, bs).any(-1)
         predictor = next(iter(fast.predictors.values()))  # any layer's: they cost the same
+        scored = setup["scored"]
         if kind == "question":
-            n_slots, question = question_slots(inputs["attention_mask"], token_type_ids, inputs["input_ids"])
-            to_rows, from_rows = fast._question_attention(q, k, lse, n_slots)
-            positions = torch.arange(length)[None]
-            row_block = passage_row_blocks(positions, torch.ones_like(positions, dtype=torch.bool), in_context, bs)
-            predictor.keep_prob(question_features(to_rows, from_rows, question, row_block, scored, bs)[scored])
+            to_rows, from_rows = fast._question_attention(q, k, lse, setup["n_slots"])
+            where = passage_positions(None, setup["real"], setup["in_context"], setup["length"])
+            predictor.keep_prob(to_rows, from_rows, setup["question"], *where, scored)
         else:
-            predictor.keep_prob(fast._diagonal_squares(q, k, lse, scored, torch.ones_like(in_context), None))
+            predictor.keep_prob(fast._diagonal_squares(q, k, lse, scored, setup["real"], None))
     return layer.feed_forward(layer.attention_output(context, hidden, None), None)
 
 
@@ -53,8 +67,9 @@ def predictor_cost(model, windows_inputs: list[dict], repeats: int = 20) -> dict
     samples = {name: [] for name in ["layer", *readers]}
     for inputs in windows_inputs:
         hidden = model.embed(inputs["input_ids"], inputs["token_type_ids"])
-        runs = {"layer": lambda h=hidden, x=inputs: _layer(any_reader, h, x, None)}
-        runs.update({kind: (lambda r=r, k=kind, h=hidden, x=inputs: _layer(r, h, x, k)) for kind, r in readers.items()})
+        setup = _per_input(any_reader, inputs)
+        runs = {"layer": lambda h=hidden, x=setup: _layer(any_reader, h, x, None)}
+        runs.update({kind: (lambda r=r, k=kind, h=hidden, x=setup: _layer(r, h, x, k)) for kind, r in readers.items()})
         times = {name: [] for name in runs}
         for run in runs.values():
             run()  # warm-up

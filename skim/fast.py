@@ -19,60 +19,9 @@ import torch
 import torch.nn.functional as F
 
 from .encoders import LayerWeights
+from .fast_predictors import FastDiagonalPredictor, FastQuestionPredictor, passage_positions
 from .modeling import BlockSkimForQuestionAnswering, SkimQAOutput
-from .predictors import (
-    QuestionPredictor,
-    SkimPredictor,
-    blocks_to_drop,
-    calibrated_score,
-    passage_row_blocks,
-    question_features,
-    question_slots,
-)
-
-
-def _fold_batchnorm(conv: torch.nn.Conv2d, norm: torch.nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
-    """Conv followed by eval-mode BatchNorm is one conv with rescaled weights."""
-    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-    return conv.weight * scale[:, None, None, None], (conv.bias - norm.running_mean) * scale + norm.bias
-
-
-class _FastPredictor:
-    reads = "diagonal"
-
-    def __init__(self, predictor: SkimPredictor):
-        self.conv1 = _fold_batchnorm(predictor.conv1, predictor.norm1)
-        self.conv2 = _fold_batchnorm(predictor.conv2, predictor.norm2)
-        self.classifier = (predictor.classifier.weight, predictor.classifier.bias)
-
-    def keep_prob(self, blocks: torch.Tensor) -> torch.Tensor:
-        """`blocks (N, H, bs, bs)` → P(keep) `(N,)`, as `SkimPredictor` in eval mode."""
-        # oneDNN runs these small 12-channel convolutions ~2.5x faster on channels-last input (measured here).
-        blocks = blocks.contiguous(memory_format=torch.channels_last)
-        x = F.avg_pool2d(F.relu(F.conv2d(blocks, *self.conv1, padding=1)), 2)
-        x = F.avg_pool2d(F.relu(F.conv2d(x, *self.conv2, padding=1)), 2)
-        return F.linear(x.flatten(1), *self.classifier).float().softmax(-1)[:, 1]
-
-
-class _FastQuestionPredictor:
-    """`QuestionPredictor` in eval mode, its BatchNorm folded into the first linear. It reads the question's rows
-    and columns of the attention map, recomputed from Q, K and the row log-sum-exp (`question_attention`)."""
-
-    reads = "question"
-
-    def __init__(self, predictor: QuestionPredictor):
-        norm = predictor.norm
-        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-        shift = norm.bias - norm.running_mean * scale
-        weight = predictor.hidden.weight
-        self.hidden = (weight * scale, predictor.hidden.bias + weight @ shift)
-        self.classifier = (predictor.classifier.weight, predictor.classifier.bias)
-        self.quantiles = predictor.gold_quantiles.float() if bool(predictor.calibrated) else None
-
-    def keep_prob(self, features: torch.Tensor) -> torch.Tensor:
-        """`features (N, 8H+1)` → calibrated keep score `(N,)`, as `QuestionPredictor.keep_score`."""
-        logits = F.linear(F.gelu(F.linear(features, *self.hidden)), *self.classifier)
-        return calibrated_score(logits, self.quantiles)
+from .predictors import blocks_to_drop, question_slots
 
 
 class _FastLayer:
@@ -133,11 +82,10 @@ class FastSkimReader:
         self.layers = [fused[id(layer)] for layer in model.encoder_layers()]
         # `layers`: skim only after these layers (default: every layer with a predictor), e.g. to leave out layer
         # 0, whose hidden states have not yet seen the question.
-        heads, fast = (
-            (model.question_predictors, _FastQuestionPredictor)
-            if self.kind == "question"
-            else (model.skim_predictors, _FastPredictor)
-        )
+        if self.kind == "question":
+            heads, fast = model.question_predictors, lambda p: FastQuestionPredictor(p, cfg.skim_block_size)
+        else:
+            heads, fast = model.skim_predictors, FastDiagonalPredictor
         self.predictors = {int(i): fast(p) for i, p in heads.items() if layers is None or int(i) in layers}
         self.qa = (model.qa_outputs.weight, model.qa_outputs.bias)
         self.block_size = cfg.skim_block_size
@@ -201,9 +149,8 @@ class FastSkimReader:
                 if bool(scored.any()):
                     if predictors[i].reads == "question":
                         to_rows, from_rows = self._question_attention(q, k, lse, n_slots)
-                        row_block = passage_row_blocks(positions, valid, in_context, bs)
-                        features = question_features(to_rows, from_rows, question, row_block, scored, bs)[scored]
-                        block_probs[scored] = predictors[i].keep_prob(features.to(q.dtype))
+                        where = passage_positions(row_of, real, in_context, length)
+                        block_probs[scored] = predictors[i].keep_prob(to_rows, from_rows, question, *where, scored)
                     else:
                         squares = self._diagonal_squares(q, k, lse, scored, real, row_of)
                         block_probs[scored] = predictors[i].keep_prob(squares)
@@ -244,12 +191,15 @@ class FastSkimReader:
         """The question's rows `(B, H, NQ, T)` and columns `(B, H, T, NQ)` of the attention probabilities: the
         question's queries against every key and every query against the question's keys, normalised by the
         kernel's row log-sum-exp. Two thin matmuls, never the T×T map. The question is rows 1 … NQ."""
+        batch, heads, length, dim = q.shape
         slots = slice(1, 1 + n_slots)
-        lse = lse.contiguous()  # the CPU kernel returns it (B, T, H)-major; the subtractions below read it by row
+        # (B·H)-batched, the scale and the log-sum-exp ride in one `baddbmm` each (free views at batch size one).
+        q, k, lse = q.reshape(-1, length, dim), k.reshape(-1, length, dim), lse.reshape(-1, length)
         # Both products put the question on the short side (NQ × T): BLAS runs the T × NQ shape ~3x slower here.
-        to_rows = torch.matmul(q[:, :, slots], k.transpose(-1, -2)).mul_(self.scale).sub_(lse[:, :, slots, None])
-        from_cols = torch.matmul(k[:, :, slots], q.transpose(-1, -2)).mul_(self.scale).sub_(lse[:, :, None, :])
-        return to_rows.exp_(), from_cols.exp_().transpose(-1, -2)  # the columns as a transposed view, no copy
+        to_rows = torch.baddbmm(lse[:, slots, None], q[:, slots], k.transpose(1, 2), beta=-1, alpha=self.scale)
+        from_cols = torch.baddbmm(lse[:, None, :], k[:, slots], q.transpose(1, 2), beta=-1, alpha=self.scale)
+        to_rows, from_cols = to_rows.exp_().view(batch, heads, -1, length), from_cols.exp_()
+        return to_rows, from_cols.view(batch, heads, -1, length).transpose(-1, -2)  # columns: a view, no copy
 
     def _diagonal_squares(self, q, k, lse, scored, real, row_of) -> torch.Tensor:
         """The attention probabilities among each scored block's own positions, `(N, H, bs, bs)` for the N

@@ -23,11 +23,22 @@ def padded_batch(tokenizer):
     return tokenizer(questions, passages, return_tensors="pt", padding=True, return_token_type_ids=True)
 
 
-@pytest.mark.parametrize("predictor", ["diagonal", "question"])
+def calibrated_tiny_model():
+    """A tiny model whose question predictors map logits through stored answer-block quantiles (as the shipped
+    model's do), spread so that the piecewise-linear map, not its flat ends, decides."""
+    model = tiny_model()
+    torch.manual_seed(1)
+    for predictor in model.question_predictors.values():
+        predictor.calibrate(torch.randn(400, 2) * 0.4)
+    return model
+
+
+@pytest.mark.parametrize("predictor", ["diagonal", "question", "question-calibrated"])
 @pytest.mark.parametrize("pack", [True, False])
 @pytest.mark.parametrize("threshold", THRESHOLDS)
 def test_fast_path_matches_the_models_forward(tokenizer, threshold, pack, predictor):
-    model = tiny_model()
+    model = calibrated_tiny_model() if predictor == "question-calibrated" else tiny_model()
+    predictor = predictor.removesuffix("-calibrated")
     fast = FastSkimReader(model, pack=pack, predictor=predictor)
     inputs = padded_batch(tokenizer)
     for rows in ([0], [0, 1, 2]):  # batch of one (no mask) and a padded batch

@@ -33,7 +33,7 @@ predictor* below).
   both predictors' F1 against speed-up when the model holds both); any row opens here.
 
 **Why skimming is rarely faster here.** Time saved follows the token × layer work removed, so a block pays
-only if it goes early, and a predictor costs about an eighth (ours) to a fifth (the paper's CNN) of a layer.
+only if it goes early, and a predictor costs about a tenth (ours) to a sixth (the paper's CNN) of a layer.
 Measured on long passages (the repository's `scripts/skim_ceiling.py`): even a *perfect* predictor gives 3.0×
 over the plain model if it cuts after layer 0, but only 2.2× after layer 1 and 1.4× after layer 3. The paper's
 predictor tells the answer's block apart well only from layer 2 or 3 on; ours already after layer 0, but not surely
