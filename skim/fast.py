@@ -194,7 +194,8 @@ class FastSkimReader:
         batch, heads, length, dim = q.shape
         slots = slice(1, 1 + n_slots)
         # (B·H)-batched, the scale and the log-sum-exp ride in one `baddbmm` each (free views at batch size one).
-        q, k, lse = q.reshape(-1, length, dim), k.reshape(-1, length, dim), lse.reshape(-1, length)
+        q, k = q.reshape(-1, length, dim), k.reshape(-1, length, dim)
+        lse = lse.to(q.dtype).reshape(-1, length)  # float32 from the kernel when the weights are half precision
         # Both products put the question on the short side (NQ × T): BLAS runs the T × NQ shape ~3x slower here.
         to_rows = torch.baddbmm(lse[:, slots, None], q[:, slots], k.transpose(1, 2), beta=-1, alpha=self.scale)
         from_cols = torch.baddbmm(lse[:, None, :], k[:, slots], q.transpose(1, 2), beta=-1, alpha=self.scale)

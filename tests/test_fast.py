@@ -291,3 +291,20 @@ def test_question_features_under_bf16_autocast_are_the_float32_ones():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         got = question_features(to_rows, from_rows, question, row_block, scored, 4)
     assert got.dtype == torch.float32 and torch.allclose(got, expected)
+
+
+@pytest.mark.parametrize("predictor", ["diagonal", "question"])
+def test_fast_path_runs_on_half_precision_weights(tokenizer, predictor):
+    """A float16 checkpoint loaded as it is (as `scripts/calibrate_model.py` loads one) runs the fast path: the
+    attention kernel's log-sum-exp comes back in float32 and must meet the half-precision queries in one dtype."""
+    model = calibrated_tiny_model()
+    batch = padded_batch(tokenizer)
+    with torch.no_grad():
+        reference = FastSkimReader(model, predictor=predictor)(**batch, threshold=0.3)
+    half = FastSkimReader(model.half(), predictor=predictor)(**batch, threshold=0.3)
+    # The tiny model's predictors are made sharp on purpose, so half-precision rounding moves their scores; what
+    # must hold is that the same blocks are scored before any cut, with scores that are probabilities.
+    first, first_half = reference.keep_probs[0], half.keep_probs[0].float()
+    assert torch.equal(first.isnan(), first_half.isnan())
+    assert bool(((first_half >= 0) & (first_half <= 1)).sum() == (~first_half.isnan()).sum())
+    assert half.start_logits.shape == reference.start_logits.shape
