@@ -44,10 +44,11 @@ def loss_split(fast: FastSkimReader, items: list[dict], full: list[float], thres
     """F1 of the full (`full`, per item) and the skimming read over `items`, and the F1 lost on questions whose
     answer blocks all survived (`loss_gold_alive`) and on the others (`loss_gold_dropped`), both as points over all
     questions."""
-    skim, alive = [], []
+    skim, alive, work = [], [], []
     for item in tqdm(items, desc=f"threshold {threshold}", unit="question", leave=False):
         read = fast(**_batch([item["window"]]), threshold=threshold)
         skim.append(answer_f1(read, item))
+        work.append(float(read.layer_tokens.float().mean()) / len(item["window"].input_ids))
         gold = gold_blocks(item["window"], *item["span"], fast.block_size)
         alive.append(all(bool(read.alive[-1][0, b]) for b in gold))
     n = len(items)
@@ -57,6 +58,7 @@ def loss_split(fast: FastSkimReader, items: list[dict], full: list[float], thres
         "f1_full": 100 * sum(full) / n,
         "f1_skim": 100 * sum(skim) / n,
         "gold_alive": sum(alive) / n,
+        "kept_fraction": sum(work) / n,  # token-layers read over those of the full model
         "loss_gold_alive": 100 * sum(x for x, a in zip(lost, alive) if a) / n,
         "loss_gold_dropped": 100 * sum(x for x, a in zip(lost, alive) if not a) / n,
     }
