@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from datasets import Dataset
 from torch import nn
 from tqdm import tqdm
 
@@ -48,6 +49,7 @@ from skim.fast import FastSkimReader, attention_with_lse  # noqa: E402
 from skim.inference import load_model  # noqa: E402
 from skim.predictors import FEATURES_PER_HEAD, QuestionPredictor, passage_row_blocks, question_features, question_slots  # noqa: E402
 from skim.qa import make_windows  # noqa: E402
+from skim.train import hold_out_articles  # noqa: E402
 
 TRAIN_SET = DEV_SET.parent / "train-v1.1-reconstructed.json"
 
@@ -169,12 +171,10 @@ def fit(name: str, shipped: QuestionPredictor, x: torch.Tensor, y: torch.Tensor,
 
 def training_rows(questions_held_out: int = 1000) -> list[dict]:
     """SQuAD v1.1 train less the whole articles at its end that `skim train` holds out for calibration and
-    `scripts/held_out_articles.py` writes for choosing thresholds (`hold_out_articles`): those stay unseen here."""
+    `scripts/held_out_articles.py` writes for choosing thresholds: those stay unseen here."""
     rows = read_squad_json(TRAIN_SET)
-    cut = len(rows) - min(questions_held_out, len(rows) // 10)
-    while 0 < cut < len(rows) and rows[cut - 1]["title"] == rows[cut]["title"]:
-        cut -= 1
-    return rows[:cut]
+    kept, _ = hold_out_articles(Dataset.from_list(rows), questions_held_out)  # the split training makes
+    return rows[: len(kept)]  # `hold_out_articles` keeps a prefix of the rows
 
 
 def features(args, fast, tokenizer) -> dict:
@@ -228,17 +228,18 @@ def main() -> None:
         x, y = sets["train"][i]["x"], sets["train"][i]["y"]
         shipped = model.question_predictors[str(i)].float().eval()
         candidates = {"shipped": shipped, **{name: fit(name, shipped, x, y, args) for name in args.candidates}}
+        validation = {}
         for name, predictor in candidates.items():
             row = {"layer": i, "predictor": name, **judge(predictor, sets["dev"][i]["x"], sets["dev"][i]["y"])}
-            row["validation"] = judge(predictor, sets["validation"][i]["x"], sets["validation"][i]["y"])
+            row["validation"] = validation[name] = judge(
+                predictor, sets["validation"][i]["x"], sets["validation"][i]["y"]
+            )
             row["train_auc"] = judge(predictor, x, y)["auc"]
             rows.append(row)
             print(json.dumps(row))
         retrained = candidates.get("same-size")
         if args.save and retrained is not None:
-            ours, theirs = (
-                judge(p, sets["validation"][i]["x"], sets["validation"][i]["y"]) for p in (retrained, shipped)
-            )
+            ours, theirs = validation["same-size"], validation["shipped"]
             if ours["dropped_at_99_recall"] > theirs["dropped_at_99_recall"] and ours["auc"] >= theirs["auc"]:
                 retrained.gold_quantiles.zero_()  # uncalibrated until `scripts/calibrate_model.py` runs on it
                 retrained.calibrated.zero_()
